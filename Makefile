@@ -1,0 +1,65 @@
+# Spoor: the two commands are `make demo` (run the product) and `make test` (run every test).
+# Both install what is missing first (scripts/setup.sh), so they work on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export CARGO_TERM_COLOR := never
+# The wasm-bindgen-test runner drives Debian's Chromium through chromedriver.
+export CHROMEDRIVER := /usr/bin/chromedriver
+NODE := node --test-reporter=spec
+
+.PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e clean
+
+help:
+	@echo "make demo   run the product locally (emulator + collector + demo site)"
+	@echo "make test   run every test (lint, native, wasm in Chromium, end to end)"
+	@echo "make build  build the tracker (pkg/), the collector and the site (dist/)"
+
+setup:
+	@sh scripts/setup.sh
+
+tracker: setup
+	@echo "== tracker → pkg/"
+	@sh scripts/build-tracker.sh
+
+collector: setup
+	@echo "== collector → collector/build/"
+	@sh scripts/build-collector.sh
+
+# What the Worker serves as static assets: the demo site, the tracker, and their headers.
+site: tracker
+	@rm -rf dist && mkdir -p dist
+	@cp -R demo-site/. dist/
+	@cp pkg/t.js pkg/tracker.js pkg/tracker_bg.wasm dist/
+	@cp collector/static/_headers dist/_headers
+
+build: site collector
+
+demo: build
+	@node scripts/demo.mjs
+
+lint: setup
+	@echo "== cargo fmt --check"
+	cargo fmt --all --check
+	@echo "== cargo clippy (native and wasm32)"
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p tracker-wasm -p collector --all-targets --target wasm32-unknown-unknown -- -D warnings
+
+unit: setup
+	@echo "== cargo test (native)"
+	cargo test --workspace
+
+wasm-test: setup
+	@echo "== wasm-bindgen-test (tracker DOM glue in headless Chromium)"
+	cargo test -p tracker-wasm --target wasm32-unknown-unknown
+
+e2e: build
+	@echo "== end to end (headless Chromium → tracker → collector in workerd → emulator)"
+	$(NODE) e2e/
+
+test: lint unit wasm-test e2e
+	@echo "== all tests passed"
+
+clean:
+	cargo clean
+	rm -rf pkg dist collector/build .wrangler

@@ -1,0 +1,343 @@
+//! `POST /v1/events`: from request bytes to a validated [`Envelope`], or an error naming the
+//! field. The whole batch is checked before anything is written, so a bad batch writes nothing.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use wire::{Batch, EventData};
+
+use crate::error::{Error, Result};
+
+/// Largest accepted body: what a browser may send in one keepalive request.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Most events in one batch.
+pub const MAX_EVENTS: usize = 500;
+/// Longest id (batch, event, visitor, session, site).
+pub const MAX_ID: usize = 64;
+/// Longest URL, title, referrer, selector or message.
+pub const MAX_TEXT: usize = 2048;
+/// Oldest event accepted (a visitor's offline queue resumed days later), and how far in the
+/// future an event may be after clock-skew correction.
+pub const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
+pub const MAX_AHEAD_MS: i64 = 60 * 1000;
+
+/// A validated batch with what the collector knows about its arrival: the unit handed to the
+/// queue and written by the consumer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Server clock (ms since the Unix epoch) when the batch arrived.
+    pub received: i64,
+    pub batch: Batch,
+}
+
+impl Envelope {
+    /// How far the client clock is behind the server's (negative: ahead), estimated from the
+    /// batch's send stamp; network delay is small against the skews this corrects.
+    pub fn skew(&self) -> i64 {
+        self.received - self.batch.sent
+    }
+}
+
+/// Checks the content type: the tracker sends `text/plain` (a CORS-simple request, so beacons
+/// need no preflight); server-side senders may say `application/json`.
+pub fn check_content_type(content_type: Option<&str>) -> Result<()> {
+    let essence = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("text/plain" | "application/json") => Ok(()),
+        _ => Err(Error::UnsupportedMediaType),
+    }
+}
+
+/// Parses and validates a request body received at `received` (server ms).
+pub fn parse(body: &[u8], received: i64) -> Result<Envelope> {
+    if body.len() > MAX_BODY {
+        return Err(Error::TooLarge { limit: MAX_BODY });
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let batch: Batch = serde_path_to_error::deserialize(de).map_err(|e| locate(body, e))?;
+    let envelope = Envelope { received, batch };
+    validate(&envelope)?;
+    Ok(envelope)
+}
+
+/// Turns a parse error into one naming the field. Inside an event serde loses the field's name
+/// (events are flattened, tagged types), so that case is re-examined on its own.
+fn locate(body: &[u8], e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = e.path().to_string();
+    let event = path
+        .strip_prefix("events[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|i| i.parse::<usize>().ok());
+    if let Some(i) = event {
+        let value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let explained = value.and_then(|v| wire::explain_event_error(&v["events"][i]));
+        if let Some((field, reason)) = explained {
+            return Error::invalid(format!("events[{i}].{field}"), reason);
+        }
+    }
+    let field = if path == "." {
+        "body".to_string()
+    } else {
+        path
+    };
+    Error::invalid(field, e.into_inner().to_string())
+}
+
+fn validate(env: &Envelope) -> Result<()> {
+    let b = &env.batch;
+    if b.v != wire::VERSION {
+        return Err(Error::invalid("v", "unsupported version, expected 1"));
+    }
+    id("site", &b.site)?;
+    id("batch", &b.batch)?;
+    id("vid", &b.vid)?;
+    id("sid", &b.sid)?;
+    if b.sent <= 0 {
+        return Err(Error::invalid(
+            "sent",
+            "must be a positive epoch time in ms",
+        ));
+    }
+    text("ctx.lang", &b.ctx.lang)?;
+    if !(b.ctx.dpr.is_finite() && (0.0..=16.0).contains(&b.ctx.dpr)) {
+        return Err(Error::invalid("ctx.dpr", "must be between 0 and 16"));
+    }
+    if b.events.is_empty() {
+        return Err(Error::invalid("events", "must hold at least one event"));
+    }
+    if b.events.len() > MAX_EVENTS {
+        return Err(Error::invalid(
+            "events",
+            format!("at most {MAX_EVENTS} events per batch"),
+        ));
+    }
+    let skew = env.skew();
+    let mut seen = HashSet::with_capacity(b.events.len());
+    for (i, e) in b.events.iter().enumerate() {
+        let at = |name: &str| format!("events[{i}].{name}");
+        id(&at("id"), &e.id)?;
+        if !seen.insert(e.id.as_str()) {
+            return Err(Error::invalid(at("id"), "duplicate event id in batch"));
+        }
+        let corrected = e.ts.saturating_add(skew);
+        if e.ts <= 0 || corrected < env.received - MAX_AGE_MS {
+            return Err(Error::invalid(at("ts"), "too old"));
+        }
+        if corrected > env.received + MAX_AHEAD_MS {
+            return Err(Error::invalid(at("ts"), "in the future"));
+        }
+        text(&at("url"), &e.url)?;
+        if !e.url.starts_with('/') {
+            return Err(Error::invalid(at("url"), "must be a path starting with /"));
+        }
+        match &e.data {
+            EventData::Pageview(p) => {
+                text(&at("title"), &p.title)?;
+                text(&at("ref"), &p.referrer)?;
+            }
+            EventData::Click(c) => {
+                for (name, v) in [("x", c.x), ("yr", c.yr), ("ex", c.ex), ("ey", c.ey)] {
+                    share(&at(name), v)?;
+                }
+                if !(c.y.is_finite() && (0.0..=10_000_000.0).contains(&c.y)) {
+                    return Err(Error::invalid(at("y"), "must be a document offset in px"));
+                }
+                text(&at("sel"), &c.sel)?;
+                text(&at("tag"), &c.tag)?;
+                text(&at("txt"), &c.txt)?;
+                text(&at("href"), c.href.as_deref().unwrap_or_default())?;
+            }
+            EventData::Scroll(s) => share(&at("max"), s.max)?,
+            EventData::Dwell(_) => {}
+            EventData::Custom(c) => {
+                text(&at("name"), &c.name)?;
+                text(
+                    &at("props"),
+                    &serde_json::to_string(&c.props).unwrap_or_default(),
+                )?;
+            }
+            EventData::Error(e) => {
+                text(&at("msg"), &e.msg)?;
+                text(&at("src"), &e.src)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn id(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > MAX_ID {
+        return Err(Error::invalid(
+            field,
+            format!("must be 1 to {MAX_ID} bytes"),
+        ));
+    }
+    if !value
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    {
+        return Err(Error::invalid(
+            field,
+            "may hold only letters, digits, - and _",
+        ));
+    }
+    Ok(())
+}
+
+fn text(field: &str, value: &str) -> Result<()> {
+    if value.len() > MAX_TEXT {
+        return Err(Error::invalid(
+            field,
+            format!("longer than {MAX_TEXT} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn share(field: &str, value: f64) -> Result<()> {
+    if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
+        return Err(Error::invalid(field, "must be a share between 0 and 1"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    const NOW: i64 = 1_763_791_200_000;
+
+    fn batch() -> Value {
+        json!({
+            "v": 1, "site": "demo", "batch": "b-1", "sent": NOW, "vid": "v1", "sid": "s1",
+            "ctx": {"vw": 1280, "vh": 720, "dpr": 1, "lang": "en-US"},
+            "events": [
+                {"id": "e1", "k": "pageview", "ts": NOW - 5000, "url": "/", "title": "Home", "ref": ""},
+                {"id": "e2", "k": "click", "ts": NOW - 1000, "url": "/", "x": 0.5, "y": 200,
+                 "yr": 0.1, "sel": "main>button", "ex": 0.5, "ey": 0.5, "tag": "button",
+                 "txt": "Buy", "href": null, "rage": false, "dead": false}
+            ]
+        })
+    }
+
+    fn parse_value(v: &Value) -> Result<Envelope> {
+        parse(&serde_json::to_vec(v).unwrap(), NOW)
+    }
+
+    fn rejects(mutate: impl FnOnce(&mut Value), field: &str) {
+        let mut v = batch();
+        mutate(&mut v);
+        match parse_value(&v) {
+            Err(Error::Invalid { field: f, reason }) => {
+                assert_eq!(f, field, "reason: {reason}")
+            }
+            other => panic!("expected Invalid at {field}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_batch() {
+        let env = parse_value(&batch()).unwrap();
+        assert_eq!(env.batch.events.len(), 2);
+        assert_eq!(env.skew(), 0);
+    }
+
+    #[test]
+    fn names_the_field_of_a_type_error() {
+        rejects(|v| v["events"][1]["x"] = json!("left"), "events[1].x");
+        rejects(|v| v["sent"] = json!("yesterday"), "sent");
+        rejects(|v| v["events"][0]["k"] = json!("teleport"), "events[0].k");
+        rejects(|v| v["events"][0]["ts"] = json!(1.5), "events[0].ts");
+        rejects(|v| v["ctx"]["vw"] = json!(-1), "ctx.vw");
+    }
+
+    #[test]
+    fn names_the_field_of_a_bound() {
+        rejects(|v| v["v"] = json!(2), "v");
+        rejects(|v| v["site"] = json!(""), "site");
+        rejects(|v| v["batch"] = json!("a".repeat(65)), "batch");
+        rejects(|v| v["sid"] = json!("<script>"), "sid");
+        rejects(|v| v["events"] = json!([]), "events");
+        rejects(|v| v["events"][1]["x"] = json!(1.5), "events[1].x");
+        rejects(|v| v["events"][1]["y"] = json!(-1), "events[1].y");
+        rejects(
+            |v| v["events"][0]["url"] = json!("https://x/"),
+            "events[0].url",
+        );
+        rejects(
+            |v| v["events"][0]["title"] = json!("t".repeat(3000)),
+            "events[0].title",
+        );
+        rejects(|v| v["events"][1]["id"] = json!("e1"), "events[1].id");
+        rejects(|v| v["ctx"]["dpr"] = json!(100), "ctx.dpr");
+    }
+
+    #[test]
+    fn too_many_events_is_rejected() {
+        rejects(
+            |v| {
+                let one = v["events"][0].clone();
+                let many: Vec<Value> = (0..=MAX_EVENTS)
+                    .map(|i| {
+                        let mut e = one.clone();
+                        e["id"] = json!(format!("e{i}"));
+                        e
+                    })
+                    .collect();
+                v["events"] = Value::Array(many);
+            },
+            "events",
+        );
+    }
+
+    #[test]
+    fn timestamps_are_judged_after_skew_correction() {
+        // A client clock two hours slow: its stamps look old but are fine once corrected.
+        let mut v = batch();
+        let slow = 2 * 3600 * 1000;
+        v["sent"] = json!(NOW - slow);
+        v["events"][0]["ts"] = json!(NOW - slow - 5000);
+        v["events"][1]["ts"] = json!(NOW - slow - 1000);
+        assert_eq!(parse_value(&v).unwrap().skew(), slow);
+        // An event stamped after its batch was sent is in the future.
+        rejects(
+            |v| v["events"][1]["ts"] = json!(NOW + 2 * MAX_AHEAD_MS),
+            "events[1].ts",
+        );
+        rejects(
+            |v| v["events"][0]["ts"] = json!(NOW - MAX_AGE_MS - 1),
+            "events[0].ts",
+        );
+    }
+
+    #[test]
+    fn malformed_json_and_huge_numbers_are_400() {
+        for body in [
+            &b"{"[..],
+            b"not json",
+            b"",
+            br#"{"v":1e999}"#,
+            b"{\"v\":NaN}",
+        ] {
+            assert_eq!(parse(body, NOW).unwrap_err().status(), 400, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_body_is_413() {
+        let body = vec![b' '; MAX_BODY + 1];
+        assert_eq!(parse(&body, NOW).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(check_content_type(Some("text/plain;charset=UTF-8")).is_ok());
+        assert!(check_content_type(Some("Application/JSON")).is_ok());
+        for bad in [None, Some("application/x-www-form-urlencoded"), Some("")] {
+            assert_eq!(check_content_type(bad).unwrap_err().status(), 415);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Spoor's collector.
+//!
+//! Plain Rust, tested natively: configuration, ingest (parse + validate), the records an
+//! envelope becomes, the AWS clients and the store that writes them. The Worker entry points
+//! (`edge`) are a thin wasm32-only layer over these.
+
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod records;
+pub mod store;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;
+
+pub use error::{Error, Result};

@@ -1,0 +1,67 @@
+// The collector Worker in local workerd, through `wrangler dev`, wired to an emulator.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { ensureFree, freePort, waitFor } from "./ports.mjs";
+import { start } from "./processes.mjs";
+import { root } from "./emulator.mjs";
+
+/**
+ * Starts `wrangler dev` on 127.0.0.1 with the emulator's endpoint and key passed as vars
+ * (locally they stand in for `wrangler secret put`). Uses the build in collector/build (made
+ * by `make build`) instead of rebuilding. Resolves to `{ url, stop() }` once `/status` says
+ * the Worker is up and reaches its stores.
+ */
+export async function startCollector(emulator, { port, echo = false, vars = {} } = {}) {
+  port = port ? await ensureFree(port, "collector") : await freePort();
+  const inspector = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  // Each instance keeps its local queue state apart, so runs never see each other's messages.
+  const state = await mkdtemp(path.join(os.tmpdir(), "spoor-wrangler-"));
+  const allVars = {
+    AWS_ENDPOINT_URL: emulator.endpoint,
+    AWS_REGION: emulator.region,
+    AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
+    TABLE: emulator.table,
+    ...vars,
+  };
+  const wrangler = start(
+    "wrangler",
+    path.join(root, "node_modules/.bin/wrangler"),
+    [
+      "dev",
+      "--ip", "127.0.0.1",
+      "--port", String(port),
+      "--inspector-port", String(inspector),
+      "--show-interactive-dev-session=false",
+      "--log-level", "warn",
+      "--persist-to", state,
+      ...Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+    ],
+    {
+      cwd: root,
+      echo,
+      env: { SPOOR_PREBUILT: "1", WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" },
+    },
+  );
+  try {
+    await waitFor(
+      "collector (wrangler dev)",
+      async () => (await fetch(`${url}/status`)).status === 200,
+      { process: wrangler.child, timeoutMs: 90_000, everyMs: 250 },
+    );
+  } catch (e) {
+    await wrangler.stop();
+    await rm(state, { recursive: true, force: true });
+    throw new Error(`${e.message}\n--- wrangler output ---\n${wrangler.output()}`);
+  }
+  return {
+    url,
+    output: () => wrangler.output(),
+    async stop() {
+      await wrangler.stop();
+      await rm(state, { recursive: true, force: true });
+    },
+  };
+}

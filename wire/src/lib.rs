@@ -1,0 +1,281 @@
+//! The tracker → collector wire format, version 1.
+//!
+//! `POST /v1/events` carries one [`Batch`] as JSON in a `text/plain` body (a CORS-simple request,
+//! so `sendBeacon` works during unload without a preflight). The collector parses it with these
+//! types; the tracker writes it with its own tiny encoder (serde costs kilobytes in the page), and
+//! the tracker's tests parse what it writes with these types, so the format is defined here once.
+//!
+//! Unknown fields are ignored so that a newer tracker can talk to an older collector.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The only wire version this crate speaks.
+pub const VERSION: u8 = 1;
+
+/// One request from a browser: a batch of events of one visitor's session on one site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Wire format version; always [`VERSION`].
+    pub v: u8,
+    /// Site id, from the script tag's `data-site`.
+    pub site: String,
+    /// Random id of this batch; a resend carries the same id.
+    pub batch: String,
+    /// Client clock (ms since the Unix epoch) when the batch was sent, for clock-skew correction.
+    pub sent: i64,
+    /// Visitor id (random, kept in the storage the site owner chose).
+    pub vid: String,
+    /// Session id (random, per tab session).
+    pub sid: String,
+    /// Events dropped on the client because its offline queue overflowed, sent along once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u32,
+    #[serde(default)]
+    pub ctx: Ctx,
+    pub events: Vec<Event>,
+}
+
+/// What the page looked like when the batch was sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ctx {
+    /// Viewport width and height in CSS px.
+    #[serde(default)]
+    pub vw: u32,
+    #[serde(default)]
+    pub vh: u32,
+    /// Device pixel ratio.
+    #[serde(default)]
+    pub dpr: f64,
+    /// `navigator.language`.
+    #[serde(default)]
+    pub lang: String,
+}
+
+/// One event: the fields every event has, and the kind-specific ones (tagged by `k`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Random id; a resend carries the same id, which makes storage idempotent.
+    pub id: String,
+    /// Client clock (ms since the Unix epoch) when it happened.
+    pub ts: i64,
+    /// Path (and query) of the page it happened on.
+    pub url: String,
+    #[serde(flatten)]
+    pub data: EventData,
+}
+
+/// The kind-specific part of an [`Event`], tagged by `k` on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "lowercase")]
+pub enum EventData {
+    Pageview(Pageview),
+    Click(Click),
+    Scroll(Scroll),
+    Dwell(Dwell),
+    Custom(Custom),
+    Error(ErrorEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pageview {
+    #[serde(default)]
+    pub title: String,
+    /// Referrer.
+    #[serde(default, rename = "ref")]
+    pub referrer: String,
+}
+
+/// How far down the page the visitor got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scroll {
+    /// Maximum share of the document seen, 0..=1.
+    pub max: f64,
+    /// Marks (percent) reached: 25, 50, 75, 90, 100.
+    #[serde(default)]
+    pub marks: Vec<u8>,
+}
+
+/// Time spent on one page view, three ways (ms of a monotonic clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dwell {
+    /// Visible, focused and with recent input.
+    pub engaged_ms: u64,
+    /// Page visible.
+    pub visible_ms: u64,
+    /// Wall clock.
+    pub total_ms: u64,
+}
+
+/// An event named by the site's own code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Custom {
+    pub name: String,
+    #[serde(default)]
+    pub props: Map<String, Value>,
+}
+
+/// An uncaught error or unhandled rejection in the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    pub msg: String,
+    #[serde(default)]
+    pub src: String,
+    #[serde(default)]
+    pub line: u32,
+    #[serde(default)]
+    pub col: u32,
+}
+
+/// A click, placed so that a heatmap stays right when a responsive layout reflows: by document
+/// share and px, and by the target element plus the point inside its box.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Click {
+    /// Share of the document width, 0..=1.
+    pub x: f64,
+    /// Document y in CSS px.
+    pub y: f64,
+    /// Share of the document height, 0..=1.
+    pub yr: f64,
+    /// Short CSS selector of the target element.
+    #[serde(default)]
+    pub sel: String,
+    /// Point inside the target's box, each 0..=1.
+    #[serde(default)]
+    pub ex: f64,
+    #[serde(default)]
+    pub ey: f64,
+    /// Lower-case tag name of the target.
+    #[serde(default)]
+    pub tag: String,
+    /// Up to 64 characters of the target's visible text (never of inputs).
+    #[serde(default)]
+    pub txt: String,
+    #[serde(default)]
+    pub href: Option<String>,
+    #[serde(default)]
+    pub rage: bool,
+    #[serde(default)]
+    pub dead: bool,
+}
+
+impl EventData {
+    /// The wire name of this kind (the `k` field).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventData::Pageview(_) => "pageview",
+            EventData::Click(_) => "click",
+            EventData::Scroll(_) => "scroll",
+            EventData::Dwell(_) => "dwell",
+            EventData::Custom(_) => "custom",
+            EventData::Error(_) => "error",
+        }
+    }
+}
+
+/// Where and why `value` fails to parse as an [`Event`]: the field's path inside the event
+/// and serde's reason. Needed because an event is a flattened, tagged type, and serde reports
+/// errors in those without the field's name. `None` if the event is valid.
+pub fn explain_event_error(value: &Value) -> Option<(String, String)> {
+    fn check<'a, T: Deserialize<'a>>(v: &'a Value) -> Result<(), (String, String)> {
+        serde_path_to_error::deserialize::<_, T>(v)
+            .map(|_| ())
+            .map_err(|e| (e.path().to_string(), e.into_inner().to_string()))
+    }
+    #[derive(Deserialize)]
+    #[allow(dead_code)] // read only to check the types
+    struct Common {
+        id: String,
+        ts: i64,
+        url: String,
+        k: String,
+    }
+    let kind = || -> Result<(), (String, String)> {
+        check::<Common>(value)?;
+        match value["k"].as_str().unwrap_or_default() {
+            "pageview" => check::<Pageview>(value),
+            "click" => check::<Click>(value),
+            "scroll" => check::<Scroll>(value),
+            "dwell" => check::<Dwell>(value),
+            "custom" => check::<Custom>(value),
+            "error" => check::<ErrorEvent>(value),
+            other => Err(("k".into(), format!("unknown event kind {other:?}"))),
+        }
+    };
+    kind().err()
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"v":1,"site":"demo","batch":"b1","sent":1763791200000,"vid":"v1","sid":"s1",
+      "ctx":{"vw":1280,"vh":720,"dpr":1,"lang":"en-US"},
+      "events":[
+       {"id":"e1","k":"pageview","ts":1763791190000,"url":"/products/11","title":"Mug","ref":""},
+       {"id":"e2","k":"click","ts":1763791191000,"url":"/products/11","x":0.42,"y":1350,"yr":0.61,
+        "sel":"main>button","ex":0.5,"ey":0.31,"tag":"button","txt":"Add to cart","href":null,
+        "rage":false,"dead":false,"future_field":[1,2]},
+       {"id":"e3","k":"scroll","ts":1,"url":"/","max":0.83,"marks":[25,50,75]},
+       {"id":"e4","k":"dwell","ts":1,"url":"/","engaged_ms":12345,"visible_ms":40000,"total_ms":45000},
+       {"id":"e5","k":"custom","ts":1,"url":"/","name":"cart_add","props":{"product":"11"}},
+       {"id":"e6","k":"error","ts":1,"url":"/","msg":"boom","src":"app.js","line":1,"col":2}
+      ]}"#;
+
+    #[test]
+    fn parses_every_kind_and_ignores_unknown_fields() {
+        let batch: Batch = serde_json::from_str(SAMPLE).unwrap();
+        let kinds: Vec<_> = batch.events.iter().map(|e| e.data.kind()).collect();
+        assert_eq!(
+            kinds,
+            ["pageview", "click", "scroll", "dwell", "custom", "error"]
+        );
+        match &batch.events[1].data {
+            EventData::Click(c) => {
+                assert_eq!((c.x, c.y, c.yr), (0.42, 1350.0, 0.61));
+                assert_eq!(c.sel, "main>button");
+                assert_eq!(c.href, None);
+            }
+            other => panic!("expected a click, got {other:?}"),
+        }
+        assert_eq!(batch.ctx.vw, 1280);
+    }
+
+    #[test]
+    fn explains_which_field_of_an_event_is_wrong() {
+        let explain = |v: Value| explain_event_error(&v).map(|(path, _)| path);
+        let click =
+            serde_json::json!({"id":"e","k":"click","ts":1,"url":"/","x":0.1,"y":2,"yr":0.3});
+        assert_eq!(explain(click.clone()), None);
+        let mut bad = click.clone();
+        bad["x"] = "left".into();
+        assert_eq!(explain(bad), Some("x".into()));
+        let mut bad = click.clone();
+        bad["ts"] = "now".into();
+        assert_eq!(explain(bad), Some("ts".into()));
+        let mut bad = click;
+        bad["k"] = "teleport".into();
+        assert_eq!(explain(bad), Some("k".into()));
+        let custom =
+            serde_json::json!({"id":"e","k":"custom","ts":1,"url":"/","name":"n","props":[1]});
+        assert_eq!(explain(custom), Some("props".into()));
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let batch: Batch = serde_json::from_str(SAMPLE).unwrap();
+        let again: Batch = serde_json::from_str(&serde_json::to_string(&batch).unwrap()).unwrap();
+        assert_eq!(batch, again);
+    }
+
+    #[test]
+    fn rejects_an_unknown_kind() {
+        let err = serde_json::from_str::<Event>(r#"{"id":"e","k":"teleport","ts":1,"url":"/"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("teleport"), "{err}");
+    }
+}
