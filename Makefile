@@ -6,9 +6,9 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CARGO_TERM_COLOR := never
 # The wasm-bindgen-test runner drives Debian's Chromium through chromedriver.
 export CHROMEDRIVER := /usr/bin/chromedriver
-NODE := node --test-reporter=spec
+NODE_TEST := node --test --test-reporter=spec
 
-.PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e clean
+.PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e deploy-check clean
 
 help:
 	@echo "make demo   run the product locally (emulator + collector + demo site)"
@@ -55,9 +55,15 @@ wasm-test: setup
 
 e2e: build
 	@echo "== end to end (headless Chromium → tracker → collector in workerd → emulator)"
-	$(NODE) e2e/
+	$(NODE_TEST) e2e/
 
-test: lint unit wasm-test e2e
+# The deployable bundle builds and wrangler accepts the configuration (offline).
+deploy-check: build
+	@echo "== wrangler deploy --dry-run"
+	SPOOR_PREBUILT=1 WRANGLER_SEND_METRICS=false CI=true node_modules/.bin/wrangler deploy \
+	  --dry-run --outdir build/dry-run 2>&1 | grep -E "Total Upload|bindings|dry-run"
+
+test: lint unit wasm-test e2e deploy-check
 	@echo "== all tests passed"
 
 clean:

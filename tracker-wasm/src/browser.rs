@@ -416,3 +416,153 @@ fn random_id(window: &Window) -> String {
 fn warn(msg: &str) {
     web_sys::console::warn_1(&JsValue::from_str(msg));
 }
+
+#[cfg(test)]
+mod tests {
+    //! The glue on a real DOM, in headless Chromium (wasm-bindgen-test).
+    use super::*;
+    use wasm_bindgen_test::*;
+    use web_sys::MouseEventInit;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    fn document() -> Document {
+        web_sys::window().unwrap().document().unwrap()
+    }
+
+    /// A fresh fixture in the page body; returns it.
+    fn fixture(html: &str) -> Element {
+        let doc = document();
+        if let Some(old) = doc.get_element_by_id("fixture") {
+            old.remove();
+        }
+        let div = doc.create_element("div").unwrap();
+        div.set_id("fixture");
+        div.set_inner_html(html);
+        doc.body().unwrap().append_child(&div).unwrap();
+        div
+    }
+
+    fn find(selector: &str) -> Element {
+        document().query_selector(selector).unwrap().unwrap()
+    }
+
+    /// Starts the tracker once for all tests, pointed at a closed port so nothing is sent.
+    fn started() {
+        if with(|_| ()).is_some() {
+            return;
+        }
+        let script = document().create_element("script").unwrap();
+        script.set_attribute("data-site", "test").unwrap();
+        script
+            .set_attribute("data-api", "http://127.0.0.1:9/v1/events")
+            .unwrap();
+        start("http://127.0.0.1:9/", &script);
+        assert!(with(|_| ()).is_some(), "the tracker started");
+    }
+
+    /// Takes every event recorded so far, as the wire format parses them.
+    fn drain() -> Vec<wire::Event> {
+        let bodies: Vec<String> = with(|t| {
+            let window = t.window.clone();
+            t.outbox.seal(|| random_id(&window));
+            let bodies = t.outbox.sealed().map(|b| b.body(&t.header, 1)).collect();
+            let ids: Vec<String> = t.outbox.sealed().map(|b| b.id.clone()).collect();
+            for id in ids {
+                t.outbox.ack(&id);
+            }
+            bodies
+        })
+        .unwrap();
+        bodies
+            .iter()
+            .flat_map(|b| serde_json::from_str::<wire::Batch>(b).unwrap().events)
+            .collect()
+    }
+
+    fn click_at(target: &Element, client_x: f64, client_y: f64) {
+        let init = MouseEventInit::new();
+        init.set_bubbles(true);
+        init.set_client_x(client_x as i32);
+        init.set_client_y(client_y as i32);
+        let event = MouseEvent::new_with_mouse_event_init_dict("click", &init).unwrap();
+        target.dispatch_event(&event).unwrap();
+    }
+
+    fn only_click(events: &[wire::Event]) -> wire::Click {
+        match events {
+            [wire::Event {
+                data: wire::EventData::Click(c),
+                ..
+            }] => c.clone(),
+            other => panic!("expected one click, got {other:?}"),
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn selectors_walk_up_to_an_id() {
+        fixture(
+            "<main><article></article><article></article>\
+             <article><div><button>Buy</button></div></article></main>",
+        );
+        let sel = selector::build(&path(&find("#fixture article:nth-of-type(3) button")));
+        assert_eq!(sel, "#fixture>main>article:nth-of-type(3)>div>button");
+    }
+
+    #[wasm_bindgen_test]
+    fn start_keeps_the_session_id_in_session_storage() {
+        started();
+        let sid = session_id().unwrap();
+        assert_eq!(sid.len(), 36);
+        let stored = web_sys::window()
+            .unwrap()
+            .session_storage()
+            .unwrap()
+            .unwrap()
+            .get_item("spoor.sid")
+            .unwrap();
+        assert_eq!(stored.as_deref(), Some(sid.as_str()));
+    }
+
+    #[wasm_bindgen_test]
+    fn a_click_is_placed_in_the_document_and_in_its_target() {
+        started();
+        fixture(
+            "<button id=\"buy\" style=\"position:fixed;left:100px;top:50px;width:80px;\
+             height:40px;border:0;padding:0\">Add   to\n cart</button>",
+        );
+        drain();
+        click_at(&find("#buy"), 120.0, 60.0);
+        let c = only_click(&drain());
+        assert_eq!((c.ex, c.ey), (0.25, 0.25));
+        assert_eq!(c.y, 60.0 + web_sys::window().unwrap().scroll_y().unwrap());
+        assert!(c.x > 0.0 && c.x < 1.0 && c.yr > 0.0 && c.yr < 1.0, "{c:?}");
+        assert_eq!((c.sel.as_str(), c.tag.as_str()), ("#buy", "button"));
+        assert_eq!(c.txt, "Add to cart");
+    }
+
+    #[wasm_bindgen_test]
+    fn typed_and_marked_text_is_never_captured() {
+        started();
+        fixture(
+            "<input id=\"card\" value=\"4111 1111 1111 1111\">\
+             <div contenteditable=\"true\" id=\"note\">my secret note</div>\
+             <p data-spoor-mask><span id=\"masked\">private words</span></p>\
+             <a id=\"link\" href=\"#next\"><b id=\"bold\">Next page</b></a>",
+        );
+        drain();
+        for id in ["#card", "#note", "#masked"] {
+            click_at(&find(id), 1.0, 1.0);
+            let c = only_click(&drain());
+            assert_eq!(c.txt, "", "text of {id} was captured");
+        }
+        click_at(&find("#bold"), 1.0, 1.0);
+        let c = only_click(&drain());
+        assert_eq!(c.txt, "Next page");
+        // A fragment link, so the synthetic click does not navigate the test page away.
+        assert!(
+            c.href.unwrap().ends_with("#next"),
+            "the enclosing link's href is kept"
+        );
+    }
+}

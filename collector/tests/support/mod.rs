@@ -1,0 +1,72 @@
+//! The AWS emulator for native tests: scripts/lib/emulator.mjs (moto with signature checks and
+//! the CloudFormation template applied), started once per test binary. It stops when this
+//! process exits: its stdin closes with us.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use collector::config::{AwsConfig, Config};
+
+pub struct Emulator {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub table: String,
+    _process: Child,
+}
+
+pub fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(start)
+}
+
+fn start() -> Emulator {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut process = Command::new("node")
+        .arg(root.join("scripts/lib/emulator.mjs"))
+        .current_dir(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node is needed to start the AWS emulator (run `make setup`)");
+    let mut line = String::new();
+    BufReader::new(process.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!("the emulator did not start ({e}); is `make setup` done? output: {line:?}")
+    });
+    let field = |name: &str| info[name].as_str().unwrap().to_string();
+    Emulator {
+        endpoint: field("endpoint"),
+        region: field("region"),
+        access_key_id: info["credentials"]["accessKeyId"].as_str().unwrap().into(),
+        secret_access_key: info["credentials"]["secretAccessKey"]
+            .as_str()
+            .unwrap()
+            .into(),
+        table: field("table"),
+        _process: process,
+    }
+}
+
+impl Emulator {
+    /// The collector's configuration for this emulator.
+    pub fn config(&self) -> Config {
+        Config {
+            sites: [("demo".to_string(), vec!["*".to_string()])].into(),
+            aws: AwsConfig {
+                region: self.region.clone(),
+                endpoint: Some(self.endpoint.clone()),
+                access_key_id: self.access_key_id.clone(),
+                secret_access_key: self.secret_access_key.clone(),
+            },
+            table: self.table.clone(),
+            retention_days: 30,
+        }
+    }
+}
