@@ -3,6 +3,7 @@
 // Ports: SPOOR_PORT (collector, default 8787) and SPOOR_AWS_PORT (emulator, default 4566).
 import { startCollector } from "./lib/collector.mjs";
 import { startEmulator } from "./lib/emulator.mjs";
+import { ensureFree } from "./lib/ports.mjs";
 
 const port = Number(process.env.SPOOR_PORT || 8787);
 const awsPort = Number(process.env.SPOOR_AWS_PORT || 4566);
@@ -10,6 +11,9 @@ const awsPort = Number(process.env.SPOOR_AWS_PORT || 4566);
 let emulator;
 let collector;
 try {
+  // Both ports are checked before anything starts, so a clash leaves nothing behind.
+  await ensureFree(port, "collector, SPOOR_PORT");
+  await ensureFree(awsPort, "AWS emulator, SPOOR_AWS_PORT");
   console.log(`starting the AWS emulator on 127.0.0.1:${awsPort} …`);
   emulator = await startEmulator({ port: awsPort });
   console.log(`starting the collector (wrangler dev) on 127.0.0.1:${port} …`);
