@@ -1,18 +1,29 @@
 //! The Worker's entry points: a thin layer of Workers-runtime calls over the plain modules.
 //!
 //! `fetch` answers HTTP (static files are served by the runtime's assets layer before we are
-//! called, see wrangler.toml); `queue` is the consumer that writes what `fetch` accepted.
+//! called, see wrangler.toml); `queue` consumes accepted batches and writes them, and consumes
+//! the dead-letter queue into the AWS dead-letter store.
 
+use std::collections::BTreeMap;
+
+use serde_json::json;
 use worker::{event, Context, Env, MessageBatch, MessageExt, Method, Request, Response};
 
+use crate::aws::sqs::Sqs;
+use crate::aws::Aws;
 use crate::clock;
 use crate::config::Config;
+use crate::enrich::{self, RequestFacts};
 use crate::error::{Error, Result};
 use crate::ingest::{self, Envelope};
+use crate::reads;
 use crate::store::Stores;
 
 /// Queue binding that buffers accepted batches between `fetch` and `queue`.
 const QUEUE: &str = "EVENTS";
+/// Rate limiters (wrangler.toml `[[ratelimits]]`): per client IP, and per site.
+const CLIENT_LIMIT: &str = "RL_CLIENT";
+const SITE_LIMIT: &str = "RL_SITE";
 
 impl From<worker::Error> for Error {
     fn from(e: worker::Error) -> Self {
@@ -20,8 +31,12 @@ impl From<worker::Error> for Error {
     }
 }
 
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string())
+}
+
 fn config(env: &Env) -> Result<Config> {
-    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+    Config::from_lookup(|name| var(env, name))
 }
 
 #[event(fetch)]
@@ -39,19 +54,31 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 }
 
 async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
-    match (req.method(), req.path().as_str()) {
+    let path = req.path();
+    match (req.method(), path.as_str()) {
         (Method::Post, "/v1/events") => events(req, env, ctx).await,
         (Method::Options, p) if p.starts_with("/v1/") => Ok(Response::empty()?.with_status(204)),
+        (Method::Get, "/v1/count" | "/v1/stats" | "/v1/incidents") => read(&req, env, &path).await,
         (Method::Get, "/status") => status(env).await,
-        (_, "/v1/events" | "/status") => Err(Error::MethodNotAllowed),
+        (_, "/v1/events" | "/v1/count" | "/v1/stats" | "/v1/incidents" | "/status") => {
+            Err(Error::MethodNotAllowed)
+        }
         _ => Err(Error::NotFound),
     }
 }
 
-/// `POST /v1/events`: validate the whole batch, hand it to the queue, answer 202.
+/// `POST /v1/events`: limit, validate the whole batch, enrich, hand it to the queue, answer 202.
 async fn events(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let config = config(env)?;
     let headers = req.headers();
+    let ip = headers.get("cf-connecting-ip")?;
+    let ip_hash = ip
+        .as_deref()
+        .map(|ip| enrich::ip_hash(ip, &config.ip_hash_key, clock::now_ms()));
+    // Per client first: a flood from one client must not use up its site's budget.
+    if let Some(client) = &ip_hash {
+        limit(env, CLIENT_LIMIT, client).await?;
+    }
     ingest::check_content_type(headers.get("content-type")?.as_deref())?;
     let declared: Option<usize> = headers.get("content-length")?.and_then(|l| l.parse().ok());
     if declared.is_some_and(|l| l > ingest::MAX_BODY) {
@@ -60,12 +87,26 @@ async fn events(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> 
         });
     }
     let origin = headers.get("origin")?;
-    let envelope = ingest::parse(&req.bytes().await?, clock::now_ms())?;
+    let user_agent = headers.get("user-agent")?.unwrap_or_default();
+    let country = req.cf().and_then(|cf| cf.country());
+
+    let mut envelope = ingest::parse(&req.bytes().await?, clock::now_ms())?;
     config.allows(&envelope.batch.site, origin.as_deref())?;
+    limit(env, SITE_LIMIT, &envelope.batch.site).await?;
+    envelope.client = enrich::client(
+        &RequestFacts {
+            user_agent: &user_agent,
+            ip: ip.as_deref(),
+            country: country.as_deref(),
+            webdriver: envelope.batch.ctx.wd,
+        },
+        &config.ip_hash_key,
+        envelope.received,
+    );
     let accepted = envelope.batch.events.len();
 
     match env.queue(QUEUE) {
-        // As JSON text: plain to inspect in the dead-letter queue, and free of the quirks of
+        // As JSON text: plain to inspect in the dead-letter store, and free of the quirks of
         // converting Rust values to JS objects (maps, flattened fields).
         Ok(queue) => {
             let message =
@@ -83,53 +124,131 @@ async fn events(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> 
             });
         }
     }
-    Ok(json(202, &format!(r#"{{"accepted":{accepted}}}"#))?)
+    Ok(json(202, &json!({ "accepted": accepted }).to_string())?)
 }
 
-/// `GET /status`: what this deployment is and whether it can reach its stores.
-async fn status(env: &Env) -> Result<Response> {
-    let queue = env.queue(QUEUE).is_ok();
-    let (config_state, dynamodb) = match config(env) {
-        Err(e) => (e.to_string(), "not configured".to_string()),
-        Ok(config) => {
-            let stores = Stores::new(&config);
-            let table = serde_json::json!({ "TableName": stores.dynamodb.table() });
-            let reach = stores
-                .dynamodb
-                .call::<serde_json::Value>("DescribeTable", &table)
-                .await;
-            (
-                "ok".into(),
-                reach.map_or_else(|e| e.to_string(), |_| "ok".into()),
-            )
+/// Applies one rate limiter; a missing binding means no limit (logged by `/status`).
+async fn limit(env: &Env, binding: &str, key: &str) -> Result<()> {
+    let Ok(limiter) = env.rate_limiter(binding) else {
+        return Ok(());
+    };
+    if limiter.limit(key.to_string()).await?.success {
+        Ok(())
+    } else {
+        Err(Error::RateLimited)
+    }
+}
+
+/// The read routes, for the dashboard.
+async fn read(req: &Request, env: &Env, path: &str) -> Result<Response> {
+    let config = config(env)?;
+    let query: BTreeMap<String, String> = req
+        .url()?
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let stores = Stores::new(&config);
+    let site = query.get("site").cloned().unwrap_or_default();
+    if !config.sites.contains_key(&site) {
+        return Err(if site.is_empty() {
+            Error::invalid("site", "required")
+        } else {
+            Error::Forbidden(format!("unknown site {site:?}"))
+        });
+    }
+    let body = match path {
+        "/v1/count" => reads::count(&stores.dynamodb, &site).await?,
+        "/v1/stats" => {
+            let range = reads::range(&query, clock::now_ms())?;
+            reads::stats(&stores.dynamodb, &range).await?
+        }
+        _ => {
+            let range = reads::range(&query, clock::now_ms())?;
+            reads::incidents(&stores.dynamodb, &range).await?
         }
     };
-    let ok = config_state == "ok" && dynamodb == "ok";
-    let body = serde_json::json!({
+    Ok(json(200, &body.to_string())?)
+}
+
+/// `GET /status`: what this deployment is, which bindings it has, whether it reaches its
+/// stores, and how many batches wait in the dead-letter store.
+async fn status(env: &Env) -> Result<Response> {
+    let bindings = json!({
+        "queue": env.queue(QUEUE).is_ok(),
+        "rate_limit_client": env.rate_limiter(CLIENT_LIMIT).is_ok(),
+        "rate_limit_site": env.rate_limiter(SITE_LIMIT).is_ok(),
+        "assets": env.assets("ASSETS").is_ok(),
+    });
+    let config = match config(env) {
+        Ok(c) => c,
+        Err(e) => {
+            let body = json!({ "ok": false, "version": env!("CARGO_PKG_VERSION"),
+                               "config": e.to_string(), "bindings": bindings });
+            return Ok(json(503, &body.to_string())?);
+        }
+    };
+    let stores = Stores::new(&config);
+    let state = |r: Result<()>| r.map_or_else(|e| e.to_string(), |()| "ok".to_string());
+    let table = json!({ "TableName": stores.dynamodb.table() });
+    let dynamodb = state(
+        stores
+            .dynamodb
+            .call::<serde_json::Value>("DescribeTable", &table)
+            .await
+            .map(drop),
+    );
+    let s3 = state(stores.s3.reachable().await);
+    let dead_letters = match var(env, "DEAD_LETTER_QUEUE_URL") {
+        Some(url) => match Sqs::new(Aws::new(config.aws.clone())).depth(&url).await {
+            Ok(n) => json!(n),
+            Err(e) => json!(e.to_string()),
+        },
+        None => json!("not configured"),
+    };
+    let ok = dynamodb == "ok" && s3 == "ok";
+    let body = json!({
         "ok": ok,
         "version": env!("CARGO_PKG_VERSION"),
-        "config": config_state,
-        "queue": queue,
+        "config": "ok",
+        "bindings": bindings,
         "dynamodb": dynamodb,
+        "s3": s3,
+        "alerts": config.topic_arn.is_some(),
+        "dead_letters": dead_letters,
     });
     Ok(json(if ok { 200 } else { 503 }, &body.to_string())?)
 }
 
-/// The queue consumer: writes each envelope; a failure retries that message (with the queue's
-/// backoff) until it succeeds or goes to the dead-letter queue.
+/// The queue consumer. From the events queue: write each envelope; a failure retries that
+/// message (with the queue's backoff) until it succeeds or moves to the dead-letter queue.
+/// From the dead-letter queue: keep each message in the AWS dead-letter store (SQS), so no
+/// acknowledged batch is ever dropped; `scripts/replay-dead-letters.mjs` sends them back.
 #[event(queue)]
 async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let config = config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let dead = batch.queue().ends_with("-dlq");
     let stores = Stores::new(&config);
+    let dead_letters = var(&env, "DEAD_LETTER_QUEUE_URL");
     for message in batch.messages()? {
-        let written = match serde_json::from_str::<Envelope>(message.body()) {
-            Ok(envelope) => stores.write(&envelope).await,
-            Err(e) => Err(Error::Runtime(format!("unreadable queue message: {e}"))),
+        let done = if dead {
+            match &dead_letters {
+                Some(url) => {
+                    Sqs::new(Aws::new(config.aws.clone()))
+                        .send(url, message.body())
+                        .await
+                }
+                None => Err(Error::Config("DEAD_LETTER_QUEUE_URL is not set".into())),
+            }
+        } else {
+            match serde_json::from_str::<Envelope>(message.body()) {
+                Ok(envelope) => stores.write(&envelope).await.map(drop),
+                Err(e) => Err(Error::Runtime(format!("unreadable queue message: {e}"))),
+            }
         };
-        match written {
+        match done {
             Ok(()) => message.ack(),
             Err(e) => {
-                worker::console_error!("queue message {}: {e}", message.id());
+                worker::console_error!("queue {} message {}: {e}", batch.queue(), message.id());
                 message.retry();
             }
         }
@@ -140,6 +259,7 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
 fn json(status: u16, body: &str) -> worker::Result<Response> {
     let mut resp = Response::ok(body)?.with_status(status);
     resp.headers_mut().set("content-type", "application/json")?;
+    resp.headers_mut().set("cache-control", "no-store")?;
     Ok(resp)
 }
 

@@ -18,6 +18,8 @@ pub enum Error {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("too many requests, retry later")]
+    RateLimited,
     /// The deployment is misconfigured (a missing or bad variable or binding).
     #[error("configuration: {0}")]
     Config(String),
@@ -58,6 +60,7 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
+            Error::RateLimited => 429,
             Error::TooLarge { .. } => 413,
             Error::UnsupportedMediaType => 415,
             Error::Config(_) | Error::Runtime(_) => 500,
@@ -76,6 +79,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
+            Error::RateLimited => "rate_limited",
             Error::Config(_) => "config",
             Error::Aws { .. } => "upstream",
             Error::Runtime(_) => "runtime",
@@ -126,6 +130,7 @@ mod tests {
         assert_eq!(Error::Forbidden("x".into()).status(), 403);
         assert_eq!(Error::NotFound.status(), 404);
         assert_eq!(Error::MethodNotAllowed.status(), 405);
+        assert_eq!(Error::RateLimited.status(), 429);
         assert_eq!(Error::Config("x".into()).status(), 500);
         let aws = |status| Error::Aws {
             service: "dynamodb",

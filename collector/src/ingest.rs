@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use wire::{Batch, EventData};
 
+use crate::enrich::Client;
 use crate::error::{Error, Result};
 
 /// Largest accepted body: what a browser may send in one keepalive request.
@@ -16,6 +17,12 @@ pub const MAX_EVENTS: usize = 500;
 pub const MAX_ID: usize = 64;
 /// Longest URL, title, referrer, selector or message.
 pub const MAX_TEXT: usize = 2048;
+/// Custom events: most properties, longest property name, longest string value.
+pub const MAX_PROPS: usize = 25;
+pub const MAX_PROP_NAME: usize = 64;
+pub const MAX_PROP_VALUE: usize = 256;
+/// Longest time one dwell report may cover (ms): a day.
+pub const MAX_DWELL_MS: u64 = 86_400_000;
 /// Oldest event accepted (a visitor's offline queue resumed days later), and how far in the
 /// future an event may be after clock-skew correction.
 pub const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -27,6 +34,9 @@ pub const MAX_AHEAD_MS: i64 = 60 * 1000;
 pub struct Envelope {
     /// Server clock (ms since the Unix epoch) when the batch arrived.
     pub received: i64,
+    /// Who sent it, as far as the collector keeps it (never the raw IP).
+    #[serde(default)]
+    pub client: Client,
     pub batch: Batch,
 }
 
@@ -57,7 +67,11 @@ pub fn parse(body: &[u8], received: i64) -> Result<Envelope> {
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let batch: Batch = serde_path_to_error::deserialize(de).map_err(|e| locate(body, e))?;
-    let envelope = Envelope { received, batch };
+    let envelope = Envelope {
+        received,
+        client: Client::default(),
+        batch,
+    };
     validate(&envelope)?;
     Ok(envelope)
 }
@@ -77,10 +91,12 @@ fn locate(body: &[u8], e: serde_path_to_error::Error<serde_json::Error>) -> Erro
             return Error::invalid(format!("events[{i}].{field}"), reason);
         }
     }
-    let field = if path == "." {
+    // Syntax errors end in `?` (no key read yet) or are at the top (`.`).
+    let known = path.trim_end_matches('?').trim_end_matches('.');
+    let field = if known.is_empty() {
         "body".to_string()
     } else {
-        path
+        known.to_string()
     };
     Error::invalid(field, e.into_inner().to_string())
 }
@@ -149,18 +165,71 @@ fn validate(env: &Envelope) -> Result<()> {
                 text(&at("txt"), &c.txt)?;
                 text(&at("href"), c.href.as_deref().unwrap_or_default())?;
             }
-            EventData::Scroll(s) => share(&at("max"), s.max)?,
-            EventData::Dwell(_) => {}
+            EventData::Scroll(s) => {
+                share(&at("max"), s.max)?;
+                if let Some(m) = s.marks.iter().find(|m| !wire::SCROLL_MARKS.contains(m)) {
+                    return Err(Error::invalid(
+                        at("marks"),
+                        format!("{m} is not one of 25, 50, 75, 90, 100"),
+                    ));
+                }
+            }
+            EventData::Dwell(d) => {
+                if d.total_ms > MAX_DWELL_MS {
+                    return Err(Error::invalid(at("total_ms"), "longer than a day"));
+                }
+                if d.engaged_ms > d.visible_ms || d.visible_ms > d.total_ms {
+                    return Err(Error::invalid(
+                        at("engaged_ms"),
+                        "must hold engaged_ms ≤ visible_ms ≤ total_ms",
+                    ));
+                }
+            }
             EventData::Custom(c) => {
-                text(&at("name"), &c.name)?;
-                text(
-                    &at("props"),
-                    &serde_json::to_string(&c.props).unwrap_or_default(),
-                )?;
+                if c.name.is_empty() || c.name.len() > MAX_PROP_NAME {
+                    return Err(Error::invalid(
+                        at("name"),
+                        format!("must be 1 to {MAX_PROP_NAME} bytes"),
+                    ));
+                }
+                props(&at("props"), &c.props)?;
             }
             EventData::Error(e) => {
                 text(&at("msg"), &e.msg)?;
                 text(&at("src"), &e.src)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Custom-event properties: a flat object of short strings, finite numbers and booleans.
+fn props(field: &str, props: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    use serde_json::Value;
+    if props.len() > MAX_PROPS {
+        return Err(Error::invalid(
+            field,
+            format!("at most {MAX_PROPS} properties"),
+        ));
+    }
+    for (name, value) in props {
+        let here = format!("{field}.{name}");
+        if name.is_empty() || name.len() > MAX_PROP_NAME {
+            return Err(Error::invalid(
+                here,
+                format!("property names must be 1 to {MAX_PROP_NAME} bytes"),
+            ));
+        }
+        match value {
+            Value::String(s) if s.len() > MAX_PROP_VALUE => {
+                return Err(Error::invalid(
+                    here,
+                    format!("longer than {MAX_PROP_VALUE} bytes"),
+                ))
+            }
+            Value::String(_) | Value::Bool(_) | Value::Number(_) | Value::Null => {}
+            Value::Array(_) | Value::Object(_) => {
+                return Err(Error::invalid(here, "must be a string, number or boolean"))
             }
         }
     }
@@ -252,6 +321,13 @@ mod tests {
         rejects(|v| v["events"][0]["k"] = json!("teleport"), "events[0].k");
         rejects(|v| v["events"][0]["ts"] = json!(1.5), "events[0].ts");
         rejects(|v| v["ctx"]["vw"] = json!(-1), "ctx.vw");
+        let field = |body: &[u8]| match parse(body, NOW) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(b"{not json"), "body");
+        assert_eq!(field(b"[1]"), "body");
+        assert_eq!(field(br#"{"v":1,"ctx":{oops}}"#), "ctx");
     }
 
     #[test]
@@ -273,6 +349,53 @@ mod tests {
         );
         rejects(|v| v["events"][1]["id"] = json!("e1"), "events[1].id");
         rejects(|v| v["ctx"]["dpr"] = json!(100), "ctx.dpr");
+    }
+
+    #[test]
+    fn kind_specific_bounds() {
+        let with = |event: Value| {
+            move |v: &mut Value| {
+                let mut e = event.clone();
+                e["id"] = json!("e9");
+                e["ts"] = json!(NOW - 10);
+                e["url"] = json!("/");
+                v["events"] = json!([e]);
+            }
+        };
+        rejects(
+            with(json!({"k": "scroll", "max": 0.5, "marks": [33]})),
+            "events[0].marks",
+        );
+        rejects(
+            with(json!({"k": "dwell", "engaged_ms": 5, "visible_ms": 1, "total_ms": 9})),
+            "events[0].engaged_ms",
+        );
+        rejects(
+            with(
+                json!({"k": "dwell", "engaged_ms": 0, "visible_ms": 0, "total_ms": 90_000_000u64}),
+            ),
+            "events[0].total_ms",
+        );
+        rejects(with(json!({"k": "custom", "name": ""})), "events[0].name");
+        rejects(
+            with(json!({"k": "custom", "name": "n", "props": {"a": {"nested": 1}}})),
+            "events[0].props.a",
+        );
+        rejects(
+            with(json!({"k": "custom", "name": "n", "props": {"a": "x".repeat(300)}})),
+            "events[0].props.a",
+        );
+        let many: serde_json::Map<String, Value> =
+            (0..30).map(|i| (format!("p{i}"), json!(i))).collect();
+        rejects(
+            with(json!({"k": "custom", "name": "n", "props": many})),
+            "events[0].props",
+        );
+        let mut ok = batch();
+        with(
+            json!({"k": "custom", "name": "cart_add", "props": {"product": "11", "qty": 2, "gift": false}}),
+        )(&mut ok);
+        assert!(parse_value(&ok).is_ok());
     }
 
     #[test]

@@ -1,16 +1,22 @@
 //! Spoor's collector.
 //!
-//! Plain Rust, tested natively: configuration, ingest (parse + validate), the records an
-//! envelope becomes, the AWS clients and the store that writes them. The Worker entry points
+//! Plain Rust, tested natively: configuration, ingest (parse + validate), enrichment, the
+//! aggregates, alerts and records an envelope becomes, the AWS clients and the store that
+//! writes them. The Worker entry points
 //! (`edge`) are a thin wasm32-only layer over these.
 
+pub mod aggregates;
+pub mod alerts;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod enrich;
 pub mod error;
 pub mod ingest;
+pub mod reads;
 pub mod records;
 pub mod store;
+pub mod ua;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -1,56 +1,263 @@
-//! From a validated [`Envelope`] to the DynamoDB items it becomes. Pure: no I/O, no clock.
+//! The storage layout: from a validated [`Envelope`] to the DynamoDB items, the S3 object and
+//! the guarded transactions it becomes. Pure: no I/O, no clock.
 //!
-//! Every key is derived from ids the client chose and resends unchanged, so writing the same
-//! envelope twice writes the same items twice: one fact, stored once.
+//! Every key is derived from what the client chose and resends unchanged (site, session, batch
+//! and event ids, its own timestamps), so a redelivered envelope writes the same raw items and
+//! the same object again, and its counter transaction finds its guard already there.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::aws::dynamodb::{Attr, Item};
+use crate::aggregates::Aggregates;
+use crate::alerts::Alert;
+use crate::aws::dynamodb::{key, Attr, Item, Update, Write, TRANSACT_MAX};
+use crate::clock;
 use crate::ingest::Envelope;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// One raw-event item per event: `pk = S#<site>#<sid>`, `sk = E#<ts>#<event id>`, the event's
-/// own fields as typed attributes, and what the collector adds: `at` (event time corrected
-/// for the client's clock skew), `rt` (server receive time) and the TTL `expires_at`.
-pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
+/// When items written for `env` expire (DynamoDB TTL, seconds since the epoch).
+pub fn expires_at(env: &Envelope, retention_days: u32) -> i64 {
+    (env.received + i64::from(retention_days) * DAY_MS) / 1000
+}
+
+/// The flat record of one event, as stored in DynamoDB and S3: the event's own fields, the
+/// batch's context, and what the collector adds — `at` (event time corrected for the client's
+/// clock skew), `rt` (server receive time), browser, OS, device class, bot flag, country and
+/// the keyed IP hash.
+fn flat_events(env: &Envelope) -> Vec<Map<String, Value>> {
     let b = &env.batch;
-    let expires_at = (env.received + i64::from(retention_days) * DAY_MS) / 1000;
     let skew = env.skew();
+    let client = serde_json::to_value(&env.client).unwrap_or_default();
     b.events
         .iter()
         .map(|e| {
-            let mut item = match serde_json::to_value(&e.data) {
-                Ok(Value::Object(fields)) => fields
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), Attr::from_json(v)?)))
-                    .collect(),
-                _ => Item::new(),
+            let mut m = match serde_json::to_value(e) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
             };
-            let mut put = |k: &str, v: Attr| {
-                item.insert(k.to_string(), v);
-            };
-            put("pk", Attr::s(format!("S#{}#{}", b.site, b.sid)));
-            put("sk", Attr::s(format!("E#{}#{}", e.ts, e.id)));
-            put("id", Attr::s(&e.id));
-            put("ts", Attr::n(e.ts));
-            put("url", Attr::s(&e.url));
-            put("at", Attr::n(e.ts.saturating_add(skew)));
-            put("rt", Attr::n(env.received));
-            put("site", Attr::s(&b.site));
-            put("sid", Attr::s(&b.sid));
-            put("vid", Attr::s(&b.vid));
-            put("batch", Attr::s(&b.batch));
-            put("vw", Attr::n(b.ctx.vw));
-            put("expires_at", Attr::n(expires_at));
+            m.insert("at".into(), e.ts.saturating_add(skew).into());
+            m.insert("rt".into(), env.received.into());
+            m.insert("site".into(), b.site.clone().into());
+            m.insert("batch".into(), b.batch.clone().into());
+            m.insert("vid".into(), b.vid.clone().into());
+            m.insert("sid".into(), b.sid.clone().into());
+            m.insert("vw".into(), b.ctx.vw.into());
+            m.insert("vh".into(), b.ctx.vh.into());
+            m.insert("dpr".into(), b.ctx.dpr.into());
+            m.insert("lang".into(), b.ctx.lang.clone().into());
+            if let Value::Object(c) = &client {
+                m.extend(c.clone());
+            }
+            m
+        })
+        .collect()
+}
+
+/// One item per event: `pk = S#<site>#<sid>`, `sk = E#<client ts>#<event id>`. Clicks also
+/// carry `cpk`/`csk`, the keys of the sparse `clicks` index (clicks of a page and day), which
+/// the heatmap reads.
+pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
+    let b = &env.batch;
+    let expires = expires_at(env, retention_days);
+    flat_events(env)
+        .into_iter()
+        .zip(&b.events)
+        .map(|(fields, e)| {
+            let mut item: Item = fields
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), Attr::from_json(v)?)))
+                .collect();
+            item.insert("pk".into(), Attr::s(format!("S#{}#{}", b.site, b.sid)));
+            item.insert("sk".into(), Attr::s(format!("E#{}#{}", e.ts, e.id)));
+            item.insert("expires_at".into(), Attr::n(expires));
+            if e.data.kind() == "click" {
+                let at = e.ts.saturating_add(env.skew());
+                let (date, _) = clock::utc_date_hour(at);
+                let path = crate::aggregates::page_path(&e.url);
+                item.insert("cpk".into(), Attr::s(click_partition(&b.site, path, &date)));
+                item.insert("csk".into(), Attr::s(format!("{at}#{}", e.id)));
+            }
             item
         })
         .collect()
 }
 
+/// Partition of the `clicks` index: one page on one day.
+pub fn click_partition(site: &str, path: &str, date: &str) -> String {
+    format!("K#{site}#{path}#{date}")
+}
+
+/// Where the batch is kept in S3: `events/site=<site>/dt=<yyyy-mm-dd>/hour=<hh>/<batch>.ndjson`
+/// (Hive-style partitions for Athena/Glue). The partition is the client time of the batch's
+/// first event: unlike receive time or the skew estimate, it is the same on every resend, so a
+/// resend overwrites the same object.
+pub fn s3_key(env: &Envelope) -> String {
+    let first = env.batch.events.iter().map(|e| e.ts).min().unwrap_or(0);
+    let (date, hour) = clock::utc_date_hour(first);
+    format!(
+        "events/site={}/dt={date}/hour={hour:02}/{}.ndjson",
+        env.batch.site, env.batch.batch
+    )
+}
+
+/// The batch as newline-delimited JSON, one flat record per event.
+pub fn ndjson(env: &Envelope) -> Vec<u8> {
+    let mut out = Vec::new();
+    for record in flat_events(env) {
+        // Serialising a map of JSON values cannot fail.
+        let _ = serde_json::to_writer(&mut out, &record);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The counter updates of a batch as guarded transactions: each starts with a marker item
+/// (`D#<site>#<batch>`, put only if absent) and holds at most [`TRANSACT_MAX`] actions. A
+/// redelivered batch finds its markers and changes nothing.
+pub fn counter_transactions(
+    env: &Envelope,
+    agg: &Aggregates,
+    incidents: &[Alert],
+    retention_days: u32,
+) -> Vec<Vec<Write>> {
+    let site = &env.batch.site;
+    let expires = Attr::n(expires_at(env, retention_days));
+    let ttl = || ("expires_at".to_string(), expires.clone());
+    let mut updates = Vec::new();
+    for (page, counts) in &agg.pages {
+        let add = counts.counters();
+        if add.is_empty() {
+            continue;
+        }
+        updates.push(Update {
+            key: key(
+                format!("A#{site}#{}", page.date),
+                format!("P#{}", page.path),
+            ),
+            add,
+            set: vec![
+                ("site".into(), Attr::s(site)),
+                ("path".into(), Attr::s(&page.path)),
+                ("date".into(), Attr::s(&page.date)),
+                ttl(),
+            ],
+        });
+    }
+    for (grid, cells) in &agg.grids {
+        updates.push(Update {
+            key: key(
+                format!("H#{site}#{}#{}", grid.page.path, grid.page.date),
+                format!("W#{}", grid.width),
+            ),
+            add: cells
+                .iter()
+                .map(|((col, row), n)| (format!("c{col}_{row}"), *n))
+                .collect(),
+            set: vec![ttl()],
+        });
+    }
+    for ((path, window), n) in &agg.rage {
+        updates.push(Update {
+            key: rage_window_key(site, path, *window),
+            add: vec![("rage_clicks".into(), *n)],
+            set: vec![ttl()],
+        });
+    }
+    for alert in incidents {
+        updates.push(Update {
+            key: incident_key(alert),
+            add: vec![("count".into(), alert.count)],
+            set: incident_fields(alert, &expires),
+        });
+    }
+    if agg.pageviews > 0 {
+        updates.push(Update {
+            key: key(format!("C#{site}"), "visitors"),
+            add: vec![("pageviews".into(), agg.pageviews)],
+            set: vec![ttl()],
+        });
+    }
+    updates
+        .chunks(TRANSACT_MAX - 1)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let sk = if i == 0 {
+                "-".to_string()
+            } else {
+                format!("-{i}")
+            };
+            let mut marker = key(format!("D#{site}#{}", env.batch.batch), sk);
+            marker.insert("expires_at".into(), expires.clone());
+            std::iter::once(Write::PutNew(marker))
+                .chain(chunk.iter().cloned().map(Write::Update))
+                .collect()
+        })
+        .collect()
+}
+
+/// Counts a visitor the first time one of its batches with a pageview arrives: a marker per
+/// visitor (`V#<site>#<vid>`) guards the increment, so it happens once per visitor id.
+pub fn visitor_transaction(env: &Envelope, retention_days: u32) -> Option<Vec<Write>> {
+    let has_pageview = env.batch.events.iter().any(|e| e.data.kind() == "pageview");
+    if !has_pageview {
+        return None;
+    }
+    let site = &env.batch.site;
+    let expires = Attr::n(expires_at(env, retention_days));
+    let mut marker = key(format!("V#{site}#{}", env.batch.vid), "-");
+    marker.insert("expires_at".into(), expires.clone());
+    Some(vec![
+        Write::PutNew(marker),
+        Write::Update(Update {
+            key: key(format!("C#{site}"), "visitors"),
+            add: vec![("visitor_count".into(), 1)],
+            set: vec![("expires_at".into(), expires)],
+        }),
+    ])
+}
+
+pub fn rage_window_key(site: &str, path: &str, window_start: i64) -> Item {
+    key(format!("R#{site}#{path}"), window_start.to_string())
+}
+
+/// The incident an alert stands for, one per fingerprint and window, listed per site.
+pub fn incident_key(alert: &Alert) -> Item {
+    key(
+        format!("I#{}", alert.site),
+        format!("{}#{}", alert.window_start, alert.fingerprint),
+    )
+}
+
+/// What an incident item says about its alert (besides its count).
+pub fn incident_fields(alert: &Alert, expires_at: &Attr) -> Vec<(String, Attr)> {
+    vec![
+        ("kind".into(), Attr::s(alert.kind)),
+        ("severity".into(), Attr::s(alert.severity)),
+        ("site".into(), Attr::s(&alert.site)),
+        ("path".into(), Attr::s(&alert.path)),
+        ("message".into(), Attr::s(&alert.message)),
+        ("fingerprint".into(), Attr::s(&alert.fingerprint)),
+        ("window_start".into(), Attr::n(alert.window_start)),
+        ("expires_at".into(), expires_at.clone()),
+    ]
+}
+
+/// The marker that lets an alert be published once: `L#<fingerprint>#<window>`.
+pub fn alert_marker(alert: &Alert, expires_at: i64) -> Item {
+    let mut item = key(
+        format!("L#{}#{}", alert.fingerprint, alert.window_start),
+        "-",
+    );
+    item.insert("expires_at".into(), Attr::n(expires_at));
+    item
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregates;
+    use crate::alerts;
+    use crate::enrich::Client;
     use crate::ingest;
     use serde_json::json;
 
@@ -61,19 +268,26 @@ mod tests {
             "v": 1, "site": "demo", "batch": "b1", "sent": sent, "vid": "v1", "sid": "s1",
             "ctx": {"vw": 1280, "vh": 720, "dpr": 1, "lang": "en"},
             "events": [
-                {"id": "e1", "k": "pageview", "ts": sent - 3000, "url": "/p", "title": "P", "ref": ""},
+                {"id": "e1", "k": "pageview", "ts": sent - 3000, "url": "/p?q=1", "title": "P", "ref": ""},
                 {"id": "e2", "k": "click", "ts": sent - 1000, "url": "/p", "x": 0.25, "y": 300,
                  "yr": 0.1, "sel": "main>a", "ex": 0.5, "ey": 0.5, "tag": "a", "txt": "Go",
-                 "href": null, "rage": false, "dead": true}
+                 "href": null, "rage": true, "dead": true},
+                {"id": "e3", "k": "error", "ts": sent - 500, "url": "/p", "msg": "boom"}
             ]
         });
-        ingest::parse(&serde_json::to_vec(&body).unwrap(), NOW).unwrap()
+        let mut env = ingest::parse(&serde_json::to_vec(&body).unwrap(), NOW).unwrap();
+        env.client = Client {
+            ip_hash: Some("abc".into()),
+            country: Some("DE".into()),
+            ..Client::default()
+        };
+        env
     }
 
     #[test]
     fn one_item_per_event_keyed_by_session_time_and_id() {
         let items = raw_events(&envelope(NOW), 30);
-        assert_eq!(items.len(), 2);
+        assert_eq!(items.len(), 3);
         let click = &items[1];
         assert_eq!(click["pk"].as_s(), Some("S#demo#s1"));
         assert_eq!(
@@ -83,7 +297,11 @@ mod tests {
         assert_eq!(click["k"].as_s(), Some("click"));
         assert_eq!(click["x"].as_f64(), Some(0.25));
         assert_eq!(click["dead"], Attr::Bool(true));
+        assert_eq!(click["country"].as_s(), Some("DE"));
+        assert_eq!(click["ip_hash"].as_s(), Some("abc"));
+        assert_eq!(click["cpk"].as_s(), Some("K#demo#/p#2025-11-22"));
         assert!(!click.contains_key("href"), "null fields are left out");
+        assert!(!items[0].contains_key("cpk"), "only clicks are indexed");
         assert_eq!(
             click["expires_at"].as_f64(),
             Some(((NOW + 30 * DAY_MS) / 1000) as f64)
@@ -93,7 +311,7 @@ mod tests {
 
     #[test]
     fn keys_do_not_depend_on_when_a_batch_is_resent() {
-        // A resend carries a later `sent` stamp (and arrives later); the keys stay the same.
+        // A resend carries a later `sent` stamp and arrives later; keys stay the same.
         let first = envelope(NOW);
         let mut resent = first.clone();
         resent.batch.sent += 60_000;
@@ -105,15 +323,101 @@ mod tests {
                 .collect()
         };
         assert_eq!(keys(&first), keys(&resent));
+        assert_eq!(s3_key(&first), s3_key(&resent));
     }
 
     #[test]
     fn event_time_is_corrected_for_clock_skew() {
-        // The client clock runs 10 minutes slow.
+        // The batch's send stamp is 10 minutes behind the server clock.
         let mut env = envelope(NOW);
         env.batch.sent -= 600_000;
         let items = raw_events(&env, 30);
         assert_eq!(items[1]["at"].as_f64(), Some((NOW - 1000 + 600_000) as f64));
         assert_eq!(items[1]["ts"].as_f64(), Some((NOW - 1000) as f64));
+    }
+
+    #[test]
+    fn the_s3_object_is_partitioned_ndjson() {
+        let env = envelope(NOW);
+        assert_eq!(
+            s3_key(&env),
+            "events/site=demo/dt=2025-11-22/hour=05/b1.ndjson"
+        );
+        let text = String::from_utf8(ndjson(&env)).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1]["k"], "click");
+        assert_eq!(lines[1]["sid"], "s1");
+        assert_eq!(lines[1]["vw"], 1280);
+        assert_eq!(lines[0]["ip_hash"], "abc");
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn counters_go_in_one_transaction_behind_the_batch_marker() {
+        let env = envelope(NOW);
+        let agg = aggregates::aggregate(&env, 600_000);
+        let incidents = alerts::browser_errors(&env, 600_000);
+        let txs = counter_transactions(&env, &agg, &incidents, 30);
+        assert_eq!(txs.len(), 1);
+        let Write::PutNew(marker) = &txs[0][0] else {
+            panic!("the guard comes first")
+        };
+        assert_eq!(marker["pk"].as_s(), Some("D#demo#b1"));
+        let keys: Vec<String> = txs[0][1..]
+            .iter()
+            .map(|w| match w {
+                Write::Update(u) => u.key["pk"].as_s().unwrap().to_string(),
+                Write::PutNew(_) => panic!("one guard only"),
+            })
+            .collect();
+        assert!(keys.contains(&"A#demo#2025-11-22".to_string()));
+        assert!(keys.contains(&"H#demo#/p#2025-11-22".to_string()));
+        assert!(keys.contains(&"R#demo#/p".to_string()));
+        assert!(keys.contains(&"I#demo".to_string()));
+        assert!(keys.contains(&"C#demo".to_string()));
+    }
+
+    #[test]
+    fn many_counters_are_split_into_guarded_transactions() {
+        let mut env = envelope(NOW);
+        let click = env.batch.events[1].clone();
+        env.batch.events = (0..250)
+            .map(|i| {
+                let mut e = click.clone();
+                e.id = format!("c{i}");
+                e.url = format!("/page/{i}");
+                e
+            })
+            .collect();
+        let agg = aggregates::aggregate(&env, 600_000);
+        let txs = counter_transactions(&env, &agg, &[], 30);
+        assert!(txs.len() > 1);
+        let mut markers = Vec::new();
+        for tx in &txs {
+            assert!(tx.len() <= TRANSACT_MAX);
+            match &tx[0] {
+                Write::PutNew(m) => markers.push(m["sk"].as_s().unwrap().to_string()),
+                Write::Update(_) => panic!("each transaction starts with its guard"),
+            }
+        }
+        markers.dedup();
+        assert_eq!(markers.len(), txs.len(), "each chunk has its own marker");
+    }
+
+    #[test]
+    fn visitors_are_counted_behind_a_visitor_marker() {
+        let env = envelope(NOW);
+        let tx = visitor_transaction(&env, 30).unwrap();
+        let Write::PutNew(marker) = &tx[0] else {
+            panic!("guard first")
+        };
+        assert_eq!(marker["pk"].as_s(), Some("V#demo#v1"));
+        let mut no_pageview = env.clone();
+        no_pageview.batch.events.remove(0);
+        assert!(visitor_transaction(&no_pageview, 30).is_none());
     }
 }

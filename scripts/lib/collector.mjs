@@ -1,4 +1,5 @@
 // The collector Worker in local workerd, through `wrangler dev`, wired to an emulator.
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -24,6 +25,11 @@ export async function startCollector(emulator, { port, echo = false, vars = {} }
     AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
     TABLE: emulator.table,
+    BUCKET: emulator.bucket,
+    TOPIC_ARN: emulator.topicArn,
+    DEAD_LETTER_QUEUE_URL: emulator.deadLetterQueueUrl,
+    // A fresh key per run: the IP hash only has to be stable within a run here.
+    IP_HASH_KEY: randomBytes(24).toString("hex"),
     ...vars,
   };
   const wrangler = start(

@@ -9,6 +9,7 @@ import {
   DescribeStacksCommand,
 } from "@aws-sdk/client-cloudformation";
 import { DynamoDBClient, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
+import { GetQueueUrlCommand, SQSClient } from "@aws-sdk/client-sqs";
 import {
   CreateAccessKeyCommand,
   CreateUserCommand,
@@ -55,6 +56,10 @@ export async function startEmulator({ port, echo = false } = {}) {
         TimeToLiveSpecification: { AttributeName: "expires_at", Enabled: true },
       }),
     );
+    // A queue's Ref is an AWS-style URL the emulator does not serve; ask it for its own.
+    const sqs = new SQSClient(clientOptions(endpoint, credentials));
+    const queueUrl = async (QueueName) =>
+      (await sqs.send(new GetQueueUrlCommand({ QueueName }))).QueueUrl;
     return {
       endpoint,
       region: REGION,
@@ -62,7 +67,8 @@ export async function startEmulator({ port, echo = false } = {}) {
       table: outputs.Table,
       bucket: outputs.Bucket,
       topicArn: outputs.Topic,
-      deadLetterQueue: outputs.DeadLetterQueue,
+      deadLetterQueueUrl: await queueUrl(outputs.DeadLetterQueue),
+      alertsQueueUrl: await queueUrl(outputs.AlertsInbox),
       /** Client options for any @aws-sdk client. */
       /** Options for any @aws-sdk client (a fresh copy: the SDK writes into what it is given). */
       client: () => clientOptions(endpoint, credentials),
@@ -122,7 +128,8 @@ async function applyTemplate(endpoint, credentials) {
 // closes or a signal arrives (so a test process that dies takes the emulator with it).
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = Number(process.argv[2]) || undefined;
-  const emu = await startEmulator({ port });
+  // SPOOR_EMULATOR_ECHO=1 shows the emulator's own log (on stderr), to debug a failing call.
+  const emu = await startEmulator({ port, echo: Boolean(process.env.SPOOR_EMULATOR_ECHO) });
   const { stop, client, ...info } = emu;
   process.stdout.write(`${JSON.stringify(info)}\n`);
   const quit = async () => {

@@ -50,6 +50,9 @@ pub struct Ctx {
     /// `navigator.language`.
     #[serde(default)]
     pub lang: String,
+    /// `navigator.webdriver`: the browser says it is automated (a bot hint).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wd: bool,
 }
 
 /// One event: the fields every event has, and the kind-specific ones (tagged by `k`).
@@ -86,17 +89,25 @@ pub struct Pageview {
     pub referrer: String,
 }
 
-/// How far down the page the visitor got.
+/// How far down the page the visitor got. A page view may send several (as the visitor
+/// scrolls, and when the page is hidden): each carries the maximum so far and only the marks
+/// *newly* reached since the previous one, so counting marks across events counts each view
+/// once per mark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scroll {
-    /// Maximum share of the document seen, 0..=1.
+    /// Maximum share of the document seen so far, 0..=1.
     pub max: f64,
-    /// Marks (percent) reached: 25, 50, 75, 90, 100.
+    /// Marks (percent of [`SCROLL_MARKS`]) newly reached.
     #[serde(default)]
     pub marks: Vec<u8>,
 }
 
-/// Time spent on one page view, three ways (ms of a monotonic clock).
+/// The scroll-depth marks, in percent.
+pub const SCROLL_MARKS: [u8; 5] = [25, 50, 75, 90, 100];
+
+/// Time spent on one page view, three ways (ms of a monotonic clock). A view sends several
+/// (heartbeats, on hide, on leaving): each carries the time *since the previous one*, so sums
+/// are totals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dwell {
     /// Visible, focused and with recent input.

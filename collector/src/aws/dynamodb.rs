@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{json_error, Aws, Request};
+use super::Aws;
 use crate::clock;
 use crate::error::{Error, Result};
 
@@ -71,6 +71,74 @@ impl Attr {
     }
 }
 
+/// An `UpdateItem` as counters to add and attributes to set; names and values are bound as
+/// placeholders, so any attribute name is safe (reserved words, `#`, spaces).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Update {
+    pub key: Item,
+    pub add: Vec<(String, u64)>,
+    pub set: Vec<(String, Attr)>,
+}
+
+impl Update {
+    fn to_json(&self, table: &str) -> Value {
+        let mut names = serde_json::Map::new();
+        let mut values = serde_json::Map::new();
+        let mut bind = |prefix: &str, i: usize, name: &str, value: Attr| {
+            let (n, v) = (format!("#{prefix}{i}"), format!(":{prefix}{i}"));
+            names.insert(n.clone(), json!(name));
+            values.insert(v.clone(), json!(value));
+            format!("{n} {v}")
+        };
+        let adds: Vec<String> = self
+            .add
+            .iter()
+            .enumerate()
+            .map(|(i, (name, n))| bind("a", i, name, Attr::n(n)))
+            .collect();
+        let sets: Vec<String> = self
+            .set
+            .iter()
+            .enumerate()
+            .map(|(i, (name, v))| bind("s", i, name, v.clone()).replacen(' ', " = ", 1))
+            .collect();
+        let mut expression = Vec::new();
+        if !adds.is_empty() {
+            expression.push(format!("ADD {}", adds.join(", ")));
+        }
+        if !sets.is_empty() {
+            expression.push(format!("SET {}", sets.join(", ")));
+        }
+        json!({
+            "TableName": table,
+            "Key": self.key,
+            "UpdateExpression": expression.join(" "),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        })
+    }
+}
+
+/// One action of a `TransactWriteItems`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Put the item only if no item has its key: the guard of a guarded transaction.
+    PutNew(Item),
+    Update(Update),
+}
+
+/// How a guarded transaction went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// The first action's condition failed: this transaction was applied before (a redelivery),
+    /// and nothing changed now.
+    AlreadyApplied,
+}
+
+/// Most actions in one `TransactWriteItems`.
+pub const TRANSACT_MAX: usize = 100;
+
 /// One table, reached through [`Aws`].
 #[derive(Clone, Debug)]
 pub struct DynamoDb {
@@ -90,30 +158,11 @@ impl DynamoDb {
         &self.table
     }
 
-    /// Calls one action; a non-2xx answer becomes an [`Error::Aws`] with DynamoDB's error type.
+    /// Calls one DynamoDB action.
     pub async fn call<T: DeserializeOwned>(&self, action: &str, body: &Value) -> Result<T> {
-        let resp = self
-            .aws
-            .send(Request {
-                service: SERVICE,
-                method: http::Method::POST,
-                path: "/",
-                headers: vec![
-                    ("content-type", "application/x-amz-json-1.0".into()),
-                    ("x-amz-target", format!("DynamoDB_20120810.{action}")),
-                ],
-                body: serde_json::to_vec(body).map_err(|e| Error::Runtime(e.to_string()))?,
-            })
-            .await?;
-        if !(200..300).contains(&resp.status) {
-            return Err(json_error(SERVICE, &resp));
-        }
-        serde_json::from_slice(&resp.body).map_err(|e| Error::Aws {
-            service: SERVICE,
-            status: resp.status,
-            code: "BadResponse".into(),
-            message: e.to_string(),
-        })
+        self.aws
+            .json(SERVICE, &format!("DynamoDB_20120810.{action}"), body)
+            .await
     }
 
     /// Puts every item, 25 per BatchWriteItem call, retrying what DynamoDB leaves unprocessed
@@ -156,8 +205,100 @@ impl DynamoDb {
         Ok(())
     }
 
-    /// Every item under one partition key, in sort-key order (following pagination).
+    /// Applies `writes` all or nothing. The first is expected to be the guard (a [`Write::PutNew`]
+    /// marker): if its condition fails the outcome is [`Outcome::AlreadyApplied`]; any other
+    /// cancellation is an error.
+    pub async fn transact(&self, writes: &[Write]) -> Result<Outcome> {
+        let items: Vec<Value> = writes
+            .iter()
+            .map(|w| match w {
+                Write::PutNew(item) => json!({ "Put": {
+                    "TableName": self.table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }}),
+                Write::Update(u) => json!({ "Update": u.to_json(&self.table) }),
+            })
+            .collect();
+        match self
+            .call::<Value>("TransactWriteItems", &json!({ "TransactItems": items }))
+            .await
+        {
+            Ok(_) => Ok(Outcome::Applied),
+            Err(Error::Aws { code, message, .. })
+                if code == "TransactionCanceledException" && guard_failed(&message) =>
+            {
+                Ok(Outcome::AlreadyApplied)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts `item` unless an item with its key exists; returns whether it was put.
+    pub async fn put_new(&self, item: &Item) -> Result<bool> {
+        let body = json!({
+            "TableName": self.table,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(pk)",
+        });
+        match self.call::<Value>("PutItem", &body).await {
+            Ok(_) => Ok(true),
+            Err(Error::Aws { code, .. }) if code == "ConditionalCheckFailedException" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn update(&self, update: &Update) -> Result<()> {
+        self.call::<Value>("UpdateItem", &update.to_json(&self.table))
+            .await
+            .map(drop)
+    }
+
+    pub async fn get(&self, key: &Item) -> Result<Option<Item>> {
+        #[derive(Deserialize)]
+        struct Out {
+            #[serde(rename = "Item")]
+            item: Option<Item>,
+        }
+        let body = json!({ "TableName": self.table, "Key": key, "ConsistentRead": true });
+        Ok(self.call::<Out>("GetItem", &body).await?.item)
+    }
+
+    pub async fn delete(&self, key: &Item) -> Result<()> {
+        let body = json!({ "TableName": self.table, "Key": key });
+        self.call::<Value>("DeleteItem", &body).await.map(drop)
+    }
+
+    /// Up to `limit` items of one partition of a global secondary index, newest (highest sort
+    /// key) first.
+    pub async fn query_index(
+        &self,
+        index: &str,
+        key_attr: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        let query = json!({
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": { "#k": key_attr },
+            "ExpressionAttributeValues": { ":v": Attr::s(value) },
+            "ScanIndexForward": false,
+        });
+        self.query(query, limit).await
+    }
+
+    /// Every item under one partition key, in sort-key order.
     pub async fn query_partition(&self, pk: &str) -> Result<Vec<Item>> {
+        let query = json!({
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": { ":pk": Attr::s(pk) },
+        });
+        self.query(query, usize::MAX).await
+    }
+
+    /// Runs a Query, following pagination until `limit` items or the end.
+    async fn query(&self, mut body: Value, limit: usize) -> Result<Vec<Item>> {
         #[derive(Deserialize)]
         struct Out {
             #[serde(rename = "Items", default)]
@@ -165,30 +306,73 @@ impl DynamoDb {
             #[serde(rename = "LastEvaluatedKey")]
             last: Option<Item>,
         }
+        body["TableName"] = json!(self.table);
         let mut all = Vec::new();
-        let mut start: Option<Item> = None;
         loop {
-            let mut body = json!({
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": { ":pk": Attr::s(pk) },
-            });
-            if let Some(key) = start.take() {
-                body["ExclusiveStartKey"] = json!(key);
+            if limit != usize::MAX {
+                body["Limit"] = json!(limit - all.len());
             }
             let out: Out = self.call("Query", &body).await?;
             all.extend(out.items);
             match out.last {
-                Some(key) => start = Some(key),
-                None => return Ok(all),
+                Some(key) if all.len() < limit => body["ExclusiveStartKey"] = json!(key),
+                _ => break,
             }
         }
+        all.truncate(limit);
+        Ok(all)
     }
+}
+
+/// Whether a `TransactionCanceledException` was caused by the first action's condition alone.
+/// Its message lists one reason per action: `… reasons [ConditionalCheckFailed, None]`.
+fn guard_failed(message: &str) -> bool {
+    let reasons = message
+        .rsplit_once('[')
+        .map_or("", |(_, r)| r.trim_end_matches(']'));
+    let mut reasons = reasons.split(',').map(str::trim);
+    reasons.next() == Some("ConditionalCheckFailed") && reasons.all(|r| r == "None")
+}
+
+/// A key item from its two parts.
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    Item::from([
+        ("pk".to_string(), Attr::S(pk.into())),
+        ("sk".to_string(), Attr::S(sk.into())),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn updates_bind_every_name_and_value() {
+        let u = Update {
+            key: key("A#demo#2025-11-22", "P#/"),
+            add: vec![("pageviews".into(), 2), ("scroll 25".into(), 1)],
+            set: vec![("path".into(), Attr::s("/"))],
+        };
+        let j = u.to_json("t");
+        assert_eq!(j["UpdateExpression"], "ADD #a0 :a0, #a1 :a1 SET #s0 = :s0");
+        assert_eq!(j["ExpressionAttributeNames"]["#a1"], "scroll 25");
+        assert_eq!(j["ExpressionAttributeValues"][":a0"], json!({"N": "2"}));
+        assert_eq!(j["ExpressionAttributeValues"][":s0"], json!({"S": "/"}));
+        assert_eq!(j["Key"]["pk"], json!({"S": "A#demo#2025-11-22"}));
+    }
+
+    #[test]
+    fn a_failed_guard_is_told_from_other_cancellations() {
+        let m = |r: &str| {
+            format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{r}]")
+        };
+        assert!(guard_failed(&m("ConditionalCheckFailed, None, None")));
+        assert!(guard_failed(&m("ConditionalCheckFailed")));
+        assert!(!guard_failed(&m("None, ConditionalCheckFailed")));
+        assert!(!guard_failed(&m("ConditionalCheckFailed, ValidationError")));
+        assert!(!guard_failed(&m("TransactionConflict, None")));
+        assert!(!guard_failed("no reasons"));
+    }
 
     #[test]
     fn attributes_use_dynamodb_json_shapes() {

@@ -3,9 +3,12 @@
 //!
 //! DynamoDB and S3 speak their wire protocols directly through [`Aws::send`]: a few small
 //! request builders instead of the SDK crates keeps the Worker bundle and its start-up small
-//! (measured in ARCHITECTURE.md).
+//! (measured in ARCHITECTURE.md). SNS goes through `aws-sdk-sns` on the same reqwest client.
 
 pub mod dynamodb;
+pub mod s3;
+pub mod sns;
+pub mod sqs;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -18,6 +21,27 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use crate::clock;
 use crate::config::AwsConfig;
 use crate::error::{Error, Result};
+
+/// Tries per request, and the first backoff (ms; then ×4 each time): 100, 400.
+const ATTEMPTS: u32 = 3;
+const BACKOFF_MS: u64 = 100;
+
+/// Answers worth retrying: server errors, and throttling (429, or 400 with a throttling code).
+fn is_transient(resp: &Response) -> bool {
+    const THROTTLING: [&str; 3] = [
+        "Throttling",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    ];
+    match resp.status {
+        429 | 500..=599 => true,
+        400 => {
+            let body = String::from_utf8_lossy(&resp.body);
+            THROTTLING.iter().any(|t| body.contains(t))
+        }
+        _ => false,
+    }
+}
 
 /// Signs and sends requests to AWS services (or the emulator standing in for them).
 #[derive(Clone, Debug)]
@@ -53,6 +77,15 @@ impl Aws {
         }
     }
 
+    /// The HTTP client, shared with the SDK-based clients (SNS).
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
+    pub fn config(&self) -> &AwsConfig {
+        &self.config
+    }
+
     fn endpoint(&self, service: &str) -> String {
         match &self.config.endpoint {
             Some(url) => url.trim_end_matches('/').to_string(),
@@ -60,9 +93,27 @@ impl Aws {
         }
     }
 
-    /// Signs `req` for the current time and sends it. Any HTTP answer is returned, errors
-    /// included, for the service module to interpret; only a failure to get one is an error.
+    /// Signs `req` for the current time and sends it, retrying what AWS asks clients to retry
+    /// (throttling, 5xx, no connection) with backoff, as the SDKs do. Any final HTTP answer is
+    /// returned, errors included, for the service module to interpret; only a failure to get
+    /// one is an error. Every request we send is safe to repeat (see `store`).
     pub async fn send(&self, req: Request<'_>) -> Result<Response> {
+        let mut attempt = 1;
+        loop {
+            let result = self.send_once(&req).await;
+            let transient = match &result {
+                Ok(resp) => is_transient(resp),
+                Err(_) => true,
+            };
+            if !transient || attempt == ATTEMPTS {
+                return result;
+            }
+            clock::sleep(BACKOFF_MS << (2 * (attempt - 1))).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_once(&self, req: &Request<'_>) -> Result<Response> {
         let url = format!("{}{}", self.endpoint(req.service), req.path);
         let unreachable = |message: String| Error::Aws {
             service: req.service,
@@ -73,7 +124,7 @@ impl Aws {
         // Checked here because the signer insists on a URL with a host.
         reqwest::Url::parse(&url).map_err(|e| unreachable(format!("bad endpoint {url:?}: {e}")))?;
         let signed = self
-            .sign(&req, &url)
+            .sign(req, &url)
             .map_err(|e| unreachable(format!("signing failed: {e}")))?;
 
         let mut builder = self.http.request(req.method.clone(), &url);
@@ -81,7 +132,7 @@ impl Aws {
             builder = builder.header(*name, value);
         }
         let resp = builder
-            .body(req.body)
+            .body(req.body.clone())
             .send()
             .await
             .map_err(|e| unreachable(e.to_string()))?;
@@ -92,6 +143,38 @@ impl Aws {
             .map_err(|e| unreachable(e.to_string()))?
             .to_vec();
         Ok(Response { status, body })
+    }
+
+    /// Calls one action of an AWS JSON-protocol service (DynamoDB, SQS): a POST of JSON with
+    /// the action in `X-Amz-Target`. A non-2xx answer becomes an [`Error::Aws`] with the
+    /// service's error type.
+    pub async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        service: &'static str,
+        target: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        let resp = self
+            .send(Request {
+                service,
+                method: http::Method::POST,
+                path: "/",
+                headers: vec![
+                    ("content-type", "application/x-amz-json-1.0".into()),
+                    ("x-amz-target", target.to_string()),
+                ],
+                body: serde_json::to_vec(body).map_err(|e| Error::Runtime(e.to_string()))?,
+            })
+            .await?;
+        if !(200..300).contains(&resp.status) {
+            return Err(json_error(service, &resp));
+        }
+        serde_json::from_slice(&resp.body).map_err(|e| Error::Aws {
+            service,
+            status: resp.status,
+            code: "BadResponse".into(),
+            message: e.to_string(),
+        })
     }
 
     /// The SigV4 headers (`authorization`, `x-amz-date`, and for S3 the payload hash) for `req`.
@@ -144,7 +227,7 @@ impl Aws {
 }
 
 /// The error an AWS JSON-protocol service returned (`__type` and `message`), as an [`Error`].
-pub(crate) fn json_error(service: &'static str, resp: &Response) -> Error {
+fn json_error(service: &'static str, resp: &Response) -> Error {
     #[derive(serde::Deserialize, Default)]
     struct Body {
         #[serde(rename = "__type", default)]
@@ -171,5 +254,34 @@ pub(crate) fn json_error(service: &'static str, resp: &Response) -> Error {
         } else {
             body.message
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn retries_what_aws_asks_to_retry() {
+        assert!(is_transient(&resp(500, "")));
+        assert!(is_transient(&resp(503, "SlowDown")));
+        assert!(is_transient(&resp(429, "")));
+        assert!(is_transient(&resp(
+            400,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}"#
+        )));
+        assert!(!is_transient(&resp(
+            400,
+            r#"{"__type":"ValidationException"}"#
+        )));
+        assert!(!is_transient(&resp(403, "SignatureDoesNotMatch")));
+        assert!(!is_transient(&resp(200, "")));
     }
 }

@@ -15,6 +15,10 @@ pub struct Emulator {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub table: String,
+    pub bucket: String,
+    pub topic_arn: String,
+    /// An SQS queue subscribed to the alerts topic, to read alerts back.
+    pub alerts_queue_url: String,
     _process: Child,
 }
 
@@ -50,6 +54,9 @@ fn start() -> Emulator {
             .unwrap()
             .into(),
         table: field("table"),
+        bucket: field("bucket"),
+        topic_arn: field("topicArn"),
+        alerts_queue_url: field("alertsQueueUrl"),
         _process: process,
     }
 }
@@ -66,7 +73,12 @@ impl Emulator {
                 secret_access_key: self.secret_access_key.clone(),
             },
             table: self.table.clone(),
+            bucket: self.bucket.clone(),
+            topic_arn: Some(self.topic_arn.clone()),
             retention_days: 30,
+            ip_hash_key: b"native-tests-ip-hash-key".to_vec(),
+            alert_window_ms: 600_000,
+            rage_alert_threshold: 3,
         }
     }
 }

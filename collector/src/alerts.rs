@@ -1,0 +1,178 @@
+//! Alerts: which incidents a batch raises, and the fingerprints and windows that make one alert
+//! per incident per window instead of an alert storm. Pure; the store guards each alert with a
+//! conditional marker item before publishing it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wire::EventData;
+
+use crate::aggregates::{self, Aggregates};
+use crate::ingest::Envelope;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// `browser_error` or `rage_clicks`.
+    pub kind: &'static str,
+    /// `LOW`, `MEDIUM` or `CRITICAL`.
+    pub severity: &'static str,
+    pub site: String,
+    pub path: String,
+    pub message: String,
+    /// Occurrences counted in this batch (errors) or so far in the window (rage clicks).
+    pub count: u64,
+    /// Start of the window (ms since the epoch) the alert stands for.
+    pub window_start: i64,
+    /// Same incident, same fingerprint: what de-duplicates alerts.
+    pub fingerprint: String,
+}
+
+/// Normalises an error message so that one bug is one incident: numbers, quoted strings and
+/// hex ids vary between occurrences of the same error.
+pub fn normalise(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            while chars
+                .peek()
+                .is_some_and(|c| c.is_ascii_hexdigit() || matches!(c, '.' | 'x' | 'X'))
+            {
+                chars.next();
+            }
+            out.push('#');
+        } else if c == '"' || c == '\'' {
+            for q in chars.by_ref() {
+                if q == c {
+                    break;
+                }
+            }
+            out.push_str("\"…\"");
+        } else {
+            out.push(c);
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A short stable hash of the parts.
+pub fn fingerprint(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One alert per distinct browser error (by site, normalised message and source) per window.
+pub fn browser_errors(env: &Envelope, window_ms: i64) -> Vec<Alert> {
+    let mut found: BTreeMap<(String, i64), Alert> = BTreeMap::new();
+    for e in &env.batch.events {
+        let EventData::Error(err) = &e.data else {
+            continue;
+        };
+        let at = e.ts.saturating_add(env.skew());
+        let window_start = at - at.rem_euclid(window_ms);
+        let normalised = normalise(&err.msg);
+        let fp = fingerprint(&["browser_error", &env.batch.site, &normalised, &err.src]);
+        found
+            .entry((fp.clone(), window_start))
+            .and_modify(|a| a.count += 1)
+            .or_insert_with(|| Alert {
+                kind: "browser_error",
+                severity: "MEDIUM",
+                site: env.batch.site.clone(),
+                path: aggregates::page_path(&e.url).to_string(),
+                message: err.msg.chars().take(500).collect(),
+                count: 1,
+                window_start,
+                fingerprint: fp,
+            });
+    }
+    found.into_values().collect()
+}
+
+/// Rage-click burst candidates: pages with rage clicks in this batch, and their windows. The
+/// store decides, from the window's running total, which crossed `threshold`.
+pub fn rage_bursts(site: &str, agg: &Aggregates) -> Vec<Alert> {
+    agg.rage
+        .iter()
+        .map(|((path, window_start), n)| Alert {
+            kind: "rage_clicks",
+            severity: "LOW",
+            site: site.to_string(),
+            path: path.clone(),
+            message: format!("rage clicks on {path}"),
+            count: *n,
+            window_start: *window_start,
+            fingerprint: fingerprint(&["rage_clicks", site, path]),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest;
+    use serde_json::json;
+
+    const NOW: i64 = 1_763_791_200_000;
+
+    fn errors(msgs: &[(&str, i64)]) -> Envelope {
+        let events: Vec<_> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, (msg, ago))| {
+                json!({"id": format!("e{i}"), "k": "error", "ts": NOW - ago, "url": "/p?q",
+                       "msg": msg, "src": "https://x/app.js", "line": 1, "col": 2})
+            })
+            .collect();
+        let body = json!({"v": 1, "site": "demo", "batch": "b", "sent": NOW, "vid": "v",
+                          "sid": "s", "events": events});
+        ingest::parse(&serde_json::to_vec(&body).unwrap(), NOW).unwrap()
+    }
+
+    #[test]
+    fn the_same_error_with_other_details_is_one_incident() {
+        assert_eq!(
+            normalise("Cannot read properties of undefined (reading 'id') at 0x1f3a line 42"),
+            "Cannot read properties of undefined (reading \"…\") at # line #"
+        );
+        let env = errors(&[
+            ("Item 17 not found", 1000),
+            ("Item 23 not found", 2000),
+            ("Network down", 3000),
+        ]);
+        let alerts = browser_errors(&env, 600_000);
+        assert_eq!(alerts.len(), 2);
+        let item = alerts
+            .iter()
+            .find(|a| a.message.starts_with("Item"))
+            .unwrap();
+        assert_eq!(item.count, 2);
+        assert_eq!(item.path, "/p");
+        assert_eq!((item.kind, item.severity), ("browser_error", "MEDIUM"));
+    }
+
+    #[test]
+    fn windows_split_incidents_in_time() {
+        let env = errors(&[("boom", 1000), ("boom", 1000 + 3_600_000)]);
+        let alerts = browser_errors(&env, 600_000);
+        assert_eq!(alerts.len(), 2);
+        assert_eq!(alerts[0].fingerprint, alerts[1].fingerprint);
+        assert_ne!(alerts[0].window_start, alerts[1].window_start);
+        assert_eq!(alerts[0].window_start % 600_000, 0);
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_distinct() {
+        assert_eq!(fingerprint(&["a", "b"]), fingerprint(&["a", "b"]));
+        assert_ne!(fingerprint(&["a", "b"]), fingerprint(&["ab", ""]));
+        assert_eq!(fingerprint(&["x"]).len(), 16);
+    }
+}

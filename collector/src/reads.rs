@@ -1,0 +1,291 @@
+//! The read side, for the dashboard: `GET /v1/count`, `GET /v1/stats`, `GET /v1/incidents`.
+//! Query parameters are validated like batches (a JSON 400 naming the parameter); the answers
+//! are shaped from the items `records` writes.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::aws::dynamodb::{key, Attr, DynamoDb, Item};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::records;
+
+/// Longest date range one request may ask for.
+pub const MAX_DAYS: i64 = 92;
+/// Most individual clicks returned for a heatmap (the newest).
+pub const MAX_CLICKS: usize = 5000;
+
+/// What `/v1/stats` and `/v1/incidents` are asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Range {
+    pub site: String,
+    /// Day numbers (days since 1970-01-01), inclusive.
+    pub from: i64,
+    pub to: i64,
+    pub path: Option<String>,
+}
+
+/// Reads `site`, `from`, `to` (`yyyy-mm-dd`, default: the last 7 days to today) and `path`.
+pub fn range(query: &BTreeMap<String, String>, now_ms: i64) -> Result<Range> {
+    let site = query
+        .get("site")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::invalid("site", "required"))?
+        .clone();
+    let date = |name: &str| -> Result<Option<i64>> {
+        query
+            .get(name)
+            .map(|v| {
+                clock::parse_date(v)
+                    .ok_or_else(|| Error::invalid(name, "must be a date yyyy-mm-dd"))
+            })
+            .transpose()
+    };
+    let to = date("to")?.unwrap_or_else(|| clock::day_of(now_ms));
+    let from = date("from")?.unwrap_or(to - 6);
+    if from > to {
+        return Err(Error::invalid("from", "must not be after to"));
+    }
+    if to - from >= MAX_DAYS {
+        return Err(Error::invalid(
+            "from",
+            format!("at most {MAX_DAYS} days per request"),
+        ));
+    }
+    let path = query.get("path").filter(|p| !p.is_empty()).cloned();
+    if path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+        return Err(Error::invalid("path", "must start with /"));
+    }
+    Ok(Range {
+        site,
+        from,
+        to,
+        path,
+    })
+}
+
+/// The numeric attributes of an aggregate item (its counters), TTL left out.
+fn counters(item: &Item) -> Map<String, Value> {
+    item.iter()
+        .filter(|(k, _)| *k != "expires_at" && *k != "window_start")
+        .filter_map(|(k, v)| Some((k.clone(), json!(v.as_f64()? as u64))))
+        .collect()
+}
+
+fn add_into(total: &mut Map<String, Value>, more: &Map<String, Value>) {
+    for (k, v) in more {
+        let sum = total.get(k).and_then(Value::as_u64).unwrap_or(0) + v.as_u64().unwrap_or(0);
+        total.insert(k.clone(), json!(sum));
+    }
+}
+
+/// `/v1/count`: the site's visitor counter, as the Visitor Tracker answered it.
+pub async fn count(db: &DynamoDb, site: &str) -> Result<Value> {
+    let item = db.get(&key(format!("C#{site}"), "visitors")).await?;
+    let n = |attr: &str| {
+        item.as_ref()
+            .and_then(|i| i.get(attr))
+            .and_then(Attr::as_f64)
+            .unwrap_or(0.0) as u64
+    };
+    Ok(json!({ "site": site, "visitor_count": n("visitor_count"), "pageviews": n("pageviews") }))
+}
+
+/// `/v1/stats`: per-page counters summed over the range, per-day totals, and for one page its
+/// click grids per width bucket and its individual clicks (for the element-relative heatmap).
+pub async fn stats(db: &DynamoDb, r: &Range) -> Result<Value> {
+    let mut pages: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut days = Vec::new();
+    let mut totals = Map::new();
+    for day in r.from..=r.to {
+        let date = clock::date_of_day(day);
+        let mut day_total = Map::new();
+        for item in db.query_partition(&format!("A#{}#{date}", r.site)).await? {
+            let Some(path) = item.get("path").and_then(Attr::as_s).map(str::to_string) else {
+                continue;
+            };
+            if r.path.as_ref().is_some_and(|p| *p != path) {
+                continue;
+            }
+            let c = counters(&item);
+            add_into(pages.entry(path).or_default(), &c);
+            add_into(&mut day_total, &c);
+        }
+        add_into(&mut totals, &day_total);
+        day_total.insert("date".into(), json!(date));
+        days.push(Value::Object(day_total));
+    }
+    let mut pages: Vec<Value> = pages
+        .into_iter()
+        .map(|(path, mut c)| {
+            c.insert("path".into(), json!(path));
+            Value::Object(c)
+        })
+        .collect();
+    let views = |p: &Value| p["pageviews"].as_u64().unwrap_or(0);
+    pages.sort_by(|a, b| {
+        views(b)
+            .cmp(&views(a))
+            .then(a["path"].as_str().cmp(&b["path"].as_str()))
+    });
+
+    let mut out = json!({
+        "site": r.site,
+        "from": clock::date_of_day(r.from),
+        "to": clock::date_of_day(r.to),
+        "path": r.path,
+        "totals": totals,
+        "pages": pages,
+        "days": days,
+    });
+    if let Some(path) = &r.path {
+        out["heatmap"] = heatmap(db, r, path).await?;
+    }
+    Ok(out)
+}
+
+async fn heatmap(db: &DynamoDb, r: &Range, path: &str) -> Result<Value> {
+    let mut grids: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut clicks = Vec::new();
+    for day in (r.from..=r.to).rev() {
+        let date = clock::date_of_day(day);
+        for item in db
+            .query_partition(&format!("H#{}#{path}#{date}", r.site))
+            .await?
+        {
+            let width = item["sk"]
+                .as_s()
+                .unwrap_or_default()
+                .trim_start_matches("W#")
+                .to_string();
+            let grid = grids.entry(width).or_default();
+            for (cell, n) in counters(&item) {
+                *grid.entry(cell).or_default() += n.as_u64().unwrap_or(0);
+            }
+        }
+        if clicks.len() < MAX_CLICKS {
+            let partition = records::click_partition(&r.site, path, &date);
+            let limit = MAX_CLICKS - clicks.len();
+            for item in db.query_index("clicks", "cpk", &partition, limit).await? {
+                clicks.push(click(&item));
+            }
+        }
+    }
+    Ok(json!({ "grids": grids, "clicks": clicks }))
+}
+
+/// One click as the heatmap draws it.
+fn click(item: &Item) -> Value {
+    let n = |k: &str| item.get(k).and_then(Attr::as_f64);
+    let s = |k: &str| item.get(k).and_then(Attr::as_s);
+    let b = |k: &str| matches!(item.get(k), Some(Attr::Bool(true)));
+    json!({
+        "at": n("at").map(|v| v as i64), "x": n("x"), "y": n("y"), "yr": n("yr"),
+        "sel": s("sel"), "ex": n("ex"), "ey": n("ey"), "tag": s("tag"), "txt": s("txt"),
+        "vw": n("vw").map(|v| v as u32), "rage": b("rage"), "dead": b("dead"),
+    })
+}
+
+/// `/v1/incidents?site=`: the site's incidents in the range, newest first.
+pub async fn incidents(db: &DynamoDb, r: &Range) -> Result<Value> {
+    let start = r.from * 86_400_000;
+    let end = (r.to + 1) * 86_400_000;
+    let mut list: Vec<Value> = db
+        .query_partition(&format!("I#{}", r.site))
+        .await?
+        .iter()
+        .filter(|i| {
+            let w = i.get("window_start").and_then(Attr::as_f64).unwrap_or(0.0) as i64;
+            (start..end).contains(&w)
+        })
+        .map(|i| {
+            let mut v = Map::new();
+            for (k, a) in i {
+                if matches!(k.as_str(), "pk" | "sk" | "expires_at") {
+                    continue;
+                }
+                let value = match a {
+                    Attr::N(_) => json!(a.as_f64().unwrap_or(0.0) as i64),
+                    Attr::S(s) => json!(s),
+                    Attr::Bool(b) => json!(b),
+                    _ => continue,
+                };
+                v.insert(k.clone(), value);
+            }
+            Value::Object(v)
+        })
+        .collect();
+    list.sort_by_key(|v| std::cmp::Reverse(v["window_start"].as_i64().unwrap_or(0)));
+    Ok(json!({ "site": r.site, "incidents": list }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_763_791_200_000; // 2025-11-22
+
+    fn q(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn ranges_default_to_the_last_week() {
+        let r = range(&q(&[("site", "demo")]), NOW).unwrap();
+        assert_eq!(clock::date_of_day(r.to), "2025-11-22");
+        assert_eq!(clock::date_of_day(r.from), "2025-11-16");
+        assert_eq!(r.path, None);
+        let r = range(
+            &q(&[
+                ("site", "demo"),
+                ("from", "2025-11-01"),
+                ("to", "2025-11-02"),
+                ("path", "/p"),
+            ]),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!((r.to - r.from, r.path.as_deref()), (1, Some("/p")));
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let field = |pairs: &[(&str, &str)]| match range(&q(pairs), NOW) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(&[]), "site");
+        assert_eq!(field(&[("site", "d"), ("from", "yesterday")]), "from");
+        assert_eq!(field(&[("site", "d"), ("to", "2025-02-30")]), "to");
+        assert_eq!(
+            field(&[("site", "d"), ("from", "2025-11-03"), ("to", "2025-11-02")]),
+            "from"
+        );
+        assert_eq!(
+            field(&[("site", "d"), ("from", "2024-01-01"), ("to", "2025-01-01")]),
+            "from"
+        );
+        assert_eq!(field(&[("site", "d"), ("path", "p")]), "path");
+    }
+
+    #[test]
+    fn counters_are_the_numeric_attributes() {
+        let item: Item = [
+            ("pk".to_string(), Attr::s("A#x")),
+            ("pageviews".to_string(), Attr::n(3)),
+            ("expires_at".to_string(), Attr::n(99)),
+            ("path".to_string(), Attr::s("/")),
+        ]
+        .into();
+        let c = counters(&item);
+        assert_eq!(Value::Object(c), json!({"pageviews": 3}));
+        let mut total = Map::new();
+        add_into(&mut total, &counters(&item));
+        add_into(&mut total, &counters(&item));
+        assert_eq!(total["pageviews"], 6);
+    }
+}

@@ -1,0 +1,308 @@
+//! The collector's store, natively, against the emulator with signature checks on: the same
+//! code the Worker runs (DynamoDB, S3, SNS), on reqwest over tokio instead of the runtime's
+//! fetch. Each test uses its own site or session, so they share one emulator.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod support;
+
+use std::time::Duration;
+
+use collector::aws::dynamodb::{key, Attr, Item};
+use collector::aws::sqs::Sqs;
+use collector::aws::Aws;
+use collector::clock;
+use collector::ingest::{self, Envelope};
+use collector::records;
+use collector::store::Stores;
+use collector::Error;
+use serde_json::{json, Value};
+
+/// A valid envelope for `site`/`sid` holding `events` (ids, times and url filled in).
+fn envelope(site: &str, sid: &str, events: Vec<Value>) -> Envelope {
+    let now = clock::now_ms();
+    let events: Vec<Value> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e["id"] = json!(format!("{sid}-e{i}"));
+            e["ts"] = json!(now - 1000 + i as i64);
+            if e.get("url").is_none() {
+                e["url"] = json!("/");
+            }
+            e
+        })
+        .collect();
+    let body = json!({"v": 1, "site": site, "batch": format!("{sid}-b"), "sent": now,
+                      "vid": format!("{sid}-v"), "sid": sid, "ctx": {"vw": 1280, "vh": 720},
+                      "events": events});
+    ingest::parse(&serde_json::to_vec(&body).unwrap(), now).unwrap()
+}
+
+fn pageview() -> Value {
+    json!({"k": "pageview", "title": "Home"})
+}
+
+fn click(rage: bool) -> Value {
+    json!({"k": "click", "x": 0.5, "y": 120, "yr": 0.25, "sel": "main>button", "ex": 0.1,
+           "ey": 0.9, "tag": "button", "txt": "Buy", "rage": rage})
+}
+
+fn stores() -> Stores {
+    Stores::new(&support::emulator().config())
+}
+
+async fn item(stores: &Stores, pk: &str, sk: &str) -> Option<Item> {
+    stores.dynamodb.get(&key(pk, sk)).await.unwrap()
+}
+
+fn n(item: &Option<Item>, attr: &str) -> f64 {
+    item.as_ref()
+        .and_then(|i| i.get(attr))
+        .and_then(Attr::as_f64)
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn events_are_stored_once_however_often_they_arrive() {
+    let stores = stores();
+    let env = envelope(
+        "once",
+        "s-once",
+        vec![pageview(), click(false), click(false)],
+    );
+    let first = stores.write(&env).await.unwrap();
+    let again = stores.write(&env).await.unwrap(); // a resend, or a queue redelivery
+    assert!(first.counted && !again.counted);
+
+    let items = stores
+        .dynamodb
+        .query_partition("S#once#s-once")
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["k"].as_s(), Some("pageview"));
+    assert_eq!(items[2]["y"].as_f64(), Some(120.0));
+    assert!(items[2]["expires_at"].as_f64().unwrap() > (clock::now_ms() / 1000) as f64);
+
+    let (date, _) = clock::utc_date_hour(env.received);
+    let page = item(&stores, &format!("A#once#{date}"), "P#/").await;
+    assert_eq!((n(&page, "pageviews"), n(&page, "clicks")), (1.0, 2.0));
+    let grid = item(&stores, &format!("H#once#/#{date}"), "W#1024").await;
+    assert_eq!(n(&grid, "c10_2"), 2.0);
+    let counter = item(&stores, "C#once", "visitors").await;
+    assert_eq!(
+        (n(&counter, "pageviews"), n(&counter, "visitor_count")),
+        (1.0, 1.0)
+    );
+
+    let object = stores
+        .s3
+        .get(&records::s3_key(&env))
+        .await
+        .unwrap()
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8(object)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["k"], "click");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_visitor_counts_once_across_batches() {
+    let stores = stores();
+    let mut env = envelope("visits", "s-visits", vec![pageview()]);
+    stores.write(&env).await.unwrap();
+    env.batch.batch = "another-batch".into();
+    env.batch.events[0].id = "another-event".into();
+    stores.write(&env).await.unwrap();
+    let counter = item(&stores, "C#visits", "visitors").await;
+    assert_eq!(n(&counter, "pageviews"), 2.0);
+    assert_eq!(n(&counter, "visitor_count"), 1.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn large_batches_are_written_25_items_per_call() {
+    let stores = stores();
+    let events = std::iter::once(pageview())
+        .chain((1..180).map(|_| click(false)))
+        .collect();
+    stores
+        .write(&envelope("large", "s-large", events))
+        .await
+        .unwrap();
+    let items = stores
+        .dynamodb
+        .query_partition("S#large#s-large")
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 180);
+}
+
+/// The alerts published for `site`, read back from the SQS queue subscribed to the topic
+/// (without consuming them: other tests read the same queue).
+async fn alerts_for(site: &str, expected: usize) -> Vec<Value> {
+    let emulator = support::emulator();
+    let sqs = Sqs::new(Aws::new(emulator.config().aws));
+    let mut found: Vec<Value> = Vec::new();
+    for _ in 0..40 {
+        for m in sqs.receive(&emulator.alerts_queue_url, 0).await.unwrap() {
+            let envelope: Value = serde_json::from_str(&m.body).unwrap();
+            let alert: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+            if alert["site"] == site && !found.contains(&envelope) {
+                found.push(envelope);
+            }
+        }
+        if found.len() >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    found
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_browser_error_alerts_once_per_window() {
+    let stores = stores();
+    let error = json!({"k": "error", "msg": "Item 17 not found", "src": "app.js", "line": 3});
+    let env = envelope("errs", "s-errs", vec![error.clone(), error.clone()]);
+    let first = stores.write(&env).await.unwrap();
+    assert_eq!(first.alerts.len(), 1);
+    // The same error again, in another batch of the window: counted, not alerted.
+    let mut more = envelope(
+        "errs",
+        "s-errs2",
+        vec![json!({"k": "error", "msg": "Item 99 not found", "src": "app.js"})],
+    );
+    more.received = env.received;
+    assert!(stores.write(&more).await.unwrap().alerts.is_empty());
+    assert!(
+        stores.write(&env).await.unwrap().alerts.is_empty(),
+        "redelivery"
+    );
+
+    let alerts = alerts_for("errs", 1).await;
+    assert_eq!(alerts.len(), 1);
+    let message: Value = serde_json::from_str(alerts[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(message["kind"], "browser_error");
+    assert_eq!(message["message"], "Item 17 not found");
+    assert_eq!(message["count"], 2);
+    let attrs = &alerts[0]["MessageAttributes"];
+    assert_eq!(attrs["kind"]["Value"], "browser_error");
+    assert_eq!(attrs["severity"]["Value"], "MEDIUM");
+    assert_eq!(attrs["site"]["Value"], "errs");
+
+    let incidents = stores.dynamodb.query_partition("I#errs").await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0]["count"].as_f64(), Some(3.0));
+    assert!(incidents[0].contains_key("message_id"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rage_clicks_alert_when_a_window_crosses_the_threshold() {
+    let stores = stores();
+    // The threshold is 3 (see support): two rage clicks do not alert, the third does.
+    let env = envelope("rage", "s-rage1", vec![click(true), click(true)]);
+    assert!(stores.write(&env).await.unwrap().alerts.is_empty());
+    let env = envelope("rage", "s-rage2", vec![click(true)]);
+    assert_eq!(stores.write(&env).await.unwrap().alerts.len(), 1);
+    let env = envelope("rage", "s-rage3", vec![click(true)]);
+    assert!(
+        stores.write(&env).await.unwrap().alerts.is_empty(),
+        "one per window"
+    );
+    let alerts = alerts_for("rage", 1).await;
+    assert_eq!(alerts.len(), 1);
+    let message: Value = serde_json::from_str(alerts[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (message["kind"].as_str(), message["count"].as_u64()),
+        (Some("rage_clicks"), Some(3))
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_wrong_signature_is_refused_and_nothing_is_written() {
+    let emulator = support::emulator();
+    let mut config = emulator.config();
+    config.aws.secret_access_key = "not-the-secret".into();
+    let err = Stores::new(&config)
+        .write(&envelope("forged", "s-forged", vec![pageview()]))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Aws { status, .. } => assert_eq!(*status, 403, "{err}"),
+        other => panic!("expected an AWS error, got {other:?}"),
+    }
+    let items = stores()
+        .dynamodb
+        .query_partition("S#forged#s-forged")
+        .await
+        .unwrap();
+    assert!(items.is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unreachable_endpoint_is_a_transient_error() {
+    let mut config = support::emulator().config();
+    config.aws.endpoint = Some("http://127.0.0.1:9".into());
+    let err = Stores::new(&config)
+        .write(&envelope("down", "s-down", vec![pageview()]))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(err.status(), 503);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_read_side_answers_from_what_was_written() {
+    use collector::reads;
+    let stores = stores();
+    let mut events = vec![pageview(), click(false), click(true)];
+    events.push(json!({"k": "scroll", "max": 0.6, "marks": [25, 50]}));
+    events.push(json!({"k": "dwell", "engaged_ms": 900, "visible_ms": 1000, "total_ms": 1500}));
+    events.push(json!({"k": "error", "msg": "read side boom"}));
+    for e in &mut events {
+        e["url"] = json!("/shop?q=1");
+    }
+    let env = envelope("reads", "s-reads", events);
+    stores.write(&env).await.unwrap();
+    stores.write(&env).await.unwrap();
+
+    let count = reads::count(&stores.dynamodb, "reads").await.unwrap();
+    assert_eq!(count["visitor_count"], 1);
+
+    let query = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let all = reads::range(&query(&[("site", "reads")]), clock::now_ms()).unwrap();
+    let stats = reads::stats(&stores.dynamodb, &all).await.unwrap();
+    assert_eq!(stats["totals"]["pageviews"], 1);
+    assert_eq!(stats["pages"][0]["path"], "/shop");
+    assert_eq!(stats["pages"][0]["clicks"], 2);
+    assert_eq!(stats["pages"][0]["scroll_50"], 1);
+    assert_eq!(stats["pages"][0]["engaged_ms"], 900);
+    assert!(stats.get("heatmap").is_none());
+
+    let page = reads::range(
+        &query(&[("site", "reads"), ("path", "/shop")]),
+        clock::now_ms(),
+    )
+    .unwrap();
+    let stats = reads::stats(&stores.dynamodb, &page).await.unwrap();
+    let clicks = stats["heatmap"]["clicks"].as_array().unwrap();
+    assert_eq!(clicks.len(), 2, "each click once, from the clicks index");
+    assert_eq!(clicks.iter().filter(|c| c["rage"] == true).count(), 1);
+    assert_eq!(clicks[0]["sel"], "main>button");
+    assert_eq!(stats["heatmap"]["grids"]["1024"]["c10_2"], 2);
+
+    let incidents = reads::incidents(&stores.dynamodb, &all).await.unwrap();
+    let list = incidents["incidents"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["message"], "read side boom");
+    assert_eq!(list[0]["count"], 1);
+}

@@ -1,0 +1,54 @@
+// Limits that protect the collector, tried from outside through `wrangler dev`. Its own
+// collector instance: using up a client's rate limit must not disturb other tests.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startCollector } from "../scripts/lib/collector.mjs";
+import { startEmulator } from "../scripts/lib/emulator.mjs";
+import { batch, pageview, post } from "./lib/batches.mjs";
+
+let emulator;
+let collector;
+
+before(async () => {
+  emulator = await startEmulator();
+  collector = await startCollector(emulator);
+});
+
+after(async () => {
+  await collector?.stop();
+  await emulator?.stop();
+});
+
+test("a body without a declared length is still cut at 64 KB", async () => {
+  const big = JSON.stringify(batch([pageview({ title: "x".repeat(1500) })])).padEnd(70 * 1024);
+  const body = new ReadableStream({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(big));
+      controller.close();
+    },
+  });
+  const resp = await fetch(`${collector.url}/v1/events`, {
+    method: "POST",
+    headers: { "content-type": "text/plain" },
+    body,
+    duplex: "half",
+  });
+  assert.equal(resp.status, 413);
+  assert.equal((await resp.json()).error, "too_large");
+});
+
+test("one client past its rate limit gets 429 until the window passes", async () => {
+  // wrangler.toml: 120 requests per 60 s per client. Send more, one at a time.
+  const statuses = [];
+  for (let i = 0; i < 130; i++) {
+    statuses.push((await post(collector.url, batch([pageview()]))).status);
+  }
+  const accepted = statuses.filter((s) => s === 202).length;
+  const limited = statuses.filter((s) => s === 429).length;
+  assert.ok(accepted <= 120, `${accepted} accepted`);
+  assert.ok(limited >= 10, `${limited} limited`);
+  assert.equal(accepted + limited, 130, `only 202 and 429: ${[...new Set(statuses)]}`);
+  assert.equal(statuses.at(-1), 429);
+  const { json } = await post(collector.url, batch([pageview()]));
+  assert.equal(json.error, "rate_limited");
+});
