@@ -8,7 +8,8 @@ export CARGO_TERM_COLOR := never
 export CHROMEDRIVER := /usr/bin/chromedriver
 NODE_TEST := node --test --test-reporter=spec
 
-.PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e deploy-check clean
+.PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e deploy-check \
+	replay-dead-letters clean
 
 help:
 	@echo "make demo   run the product locally (emulator + collector + demo site)"
@@ -55,6 +56,7 @@ wasm-test: setup
 
 e2e: build
 	@echo "== end to end (headless Chromium → tracker → collector in workerd → emulator)"
+	cargo build -q -p collector --bin replay-dead-letters
 	$(NODE_TEST) e2e/
 
 # The deployable bundle builds and wrangler accepts the configuration (offline).
@@ -65,6 +67,11 @@ deploy-check: build
 
 test: lint unit wasm-test e2e deploy-check
 	@echo "== all tests passed"
+
+# Replays the batches waiting in the AWS dead-letter store; configuration from the environment
+# (the Worker's variable names, see collector/src/bin/replay-dead-letters.rs).
+replay-dead-letters:
+	cargo run -q --release -p collector --bin replay-dead-letters
 
 clean:
 	cargo clean

@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use worker::{event, Context, Env, MessageBatch, MessageExt, Method, Request, Response};
+use worker::{
+    event, Context, Env, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request,
+    Response,
+};
 
 use crate::aws::sqs::Sqs;
 use crate::aws::Aws;
@@ -24,6 +27,9 @@ const QUEUE: &str = "EVENTS";
 /// Rate limiters (wrangler.toml `[[ratelimits]]`): per client IP, and per site.
 const CLIENT_LIMIT: &str = "RL_CLIENT";
 const SITE_LIMIT: &str = "RL_SITE";
+/// Seconds before a failed batch is retried, unless `RETRY_DELAY_SECONDS` says otherwise. Five
+/// tries at this pace ride out a few minutes of AWS trouble before the dead-letter queue.
+const RETRY_DELAY_SECONDS: u32 = 30;
 
 impl From<worker::Error> for Error {
     fn from(e: worker::Error) -> Self {
@@ -229,6 +235,12 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
     let dead = batch.queue().ends_with("-dlq");
     let stores = Stores::new(&config);
     let dead_letters = var(&env, "DEAD_LETTER_QUEUE_URL");
+    let delay = var(&env, "RETRY_DELAY_SECONDS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RETRY_DELAY_SECONDS);
+    let retry = QueueRetryOptionsBuilder::new()
+        .with_delay_seconds(delay)
+        .build();
     for message in batch.messages()? {
         let done = if dead {
             match &dead_letters {
@@ -249,7 +261,7 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
             Ok(()) => message.ack(),
             Err(e) => {
                 worker::console_error!("queue {} message {}: {e}", batch.queue(), message.id());
-                message.retry();
+                message.retry_with_options(&retry);
             }
         }
     }

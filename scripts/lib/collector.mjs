@@ -52,9 +52,10 @@ export async function startCollector(emulator, { port, echo = false, vars = {} }
     },
   );
   try {
+    // Up once /status answers, healthy or not: some tests start it with broken stores.
     await waitFor(
       "collector (wrangler dev)",
-      async () => (await fetch(`${url}/status`)).status === 200,
+      async () => Boolean((await (await fetch(`${url}/status`)).json()).version),
       { process: wrangler.child, timeoutMs: 90_000, everyMs: 250 },
     );
   } catch (e) {
