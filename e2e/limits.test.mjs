@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startCollector } from "../scripts/lib/collector.mjs";
 import { startEmulator } from "../scripts/lib/emulator.mjs";
-import { batch, pageview, post } from "./lib/batches.mjs";
+import { batch, click, pageview, post } from "./lib/batches.mjs";
+import { sessionEvents } from "./lib/stores.mjs";
 
 let emulator;
 let collector;
@@ -51,4 +52,18 @@ test("one client past its rate limit gets 429 until the window passes", async ()
   assert.equal(statuses.at(-1), 429);
   const { json } = await post(collector.url, batch([pageview()]));
   assert.equal(json.error, "rate_limited");
+});
+
+test("without a queue binding, accepted batches are written after the answer", async () => {
+  const direct = await startCollector(emulator, { withoutQueue: true });
+  try {
+    const status = await (await fetch(`${direct.url}/status`)).json();
+    assert.equal(status.bindings.queue, false);
+    const sent = batch([pageview({ url: "/direct" }), click({ url: "/direct" })]);
+    assert.equal((await post(direct.url, sent)).status, 202);
+    const items = await sessionEvents(emulator, "demo", sent.sid, 2);
+    assert.deepEqual(items.map((i) => i.k).sort(), ["click", "pageview"]);
+  } finally {
+    await direct.stop();
+  }
 });

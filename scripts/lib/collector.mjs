@@ -1,6 +1,6 @@
 // The collector Worker in local workerd, through `wrangler dev`, wired to an emulator.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ensureFree, freePort, waitFor } from "./ports.mjs";
@@ -13,7 +13,10 @@ import { root } from "./emulator.mjs";
  * by `make build`) instead of rebuilding. Resolves to `{ url, stop() }` once `/status` says
  * the Worker is up and reaches its stores.
  */
-export async function startCollector(emulator, { port, echo = false, vars = {} } = {}) {
+export async function startCollector(
+  emulator,
+  { port, echo = false, vars = {}, withoutQueue = false } = {},
+) {
   port = port ? await ensureFree(port, "collector") : await freePort();
   const inspector = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -32,11 +35,25 @@ export async function startCollector(emulator, { port, echo = false, vars = {} }
     IP_HASH_KEY: randomBytes(24).toString("hex"),
     ...vars,
   };
+  // Without the queue bindings the Worker writes within waitUntil instead: a copy of the
+  // configuration beside the original (relative paths stay right), removed on stop.
+  let config;
+  if (withoutQueue) {
+    const toml = await readFile(path.join(root, "wrangler.toml"), "utf8");
+    const sections = toml.split(/^(?=\[)/m).filter((s) => !s.startsWith("[[queues."));
+    config = path.join(root, `wrangler.test-${process.pid}-${port}.toml`);
+    await writeFile(config, sections.join(""));
+  }
+  const cleanup = async () => {
+    await rm(state, { recursive: true, force: true });
+    if (config) await rm(config, { force: true });
+  };
   const wrangler = start(
     "wrangler",
     path.join(root, "node_modules/.bin/wrangler"),
     [
       "dev",
+      ...(config ? ["--config", config] : []),
       "--ip", "127.0.0.1",
       "--port", String(port),
       "--inspector-port", String(inspector),
@@ -60,7 +77,7 @@ export async function startCollector(emulator, { port, echo = false, vars = {} }
     );
   } catch (e) {
     await wrangler.stop();
-    await rm(state, { recursive: true, force: true });
+    await cleanup();
     throw new Error(`${e.message}\n--- wrangler output ---\n${wrangler.output()}`);
   }
   return {
@@ -68,7 +85,7 @@ export async function startCollector(emulator, { port, echo = false, vars = {} }
     output: () => wrangler.output(),
     async stop() {
       await wrangler.stop();
-      await rm(state, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }
