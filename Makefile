@@ -45,6 +45,7 @@ lint: setup
 	@echo "== cargo clippy (native and wasm32)"
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p tracker-wasm -p collector --all-targets --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p tracker-wasm --features page --target wasm32-unknown-unknown -- -D warnings
 
 unit: setup
 	@echo "== cargo test (native)"

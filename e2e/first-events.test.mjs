@@ -58,11 +58,11 @@ function near(actual, expected, tolerance, what) {
   );
 }
 
-test("a pageview and two clicks travel from the page to DynamoDB, once each", async () => {
+test("a pageview and two clicks (and the view's dwell and scroll) reach DynamoDB, once each", async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   const problems = watchProblems(page);
   await page.goto(`${collector.url}/`);
-  await page.waitForFunction(() => window.spoor && window.spoor.sessionId());
+  await page.waitForFunction(() => window.spoor && window.spoor.ready);
   const sid = await page.evaluate(() => window.spoor.sessionId());
 
   const link = await clickAndExpect(page, "#shop-now", { x: 12, y: 7 });
@@ -72,13 +72,14 @@ test("a pageview and two clicks travel from the page to DynamoDB, once each", as
   });
   assert.equal(await page.locator("#cart-count").textContent(), "1", "the shop still works");
 
-  // Leaving the page hands the queued batch to sendBeacon.
+  // Leaving the page reports its dwell time and scroll depth, and hands the queued batch to
+  // sendBeacon.
   await page.goto("about:blank");
-  const items = await sessionEvents(emulator, "demo", sid, 3);
+  const items = await sessionEvents(emulator, "demo", sid, 5);
   await page.close();
 
   const kinds = items.map((i) => i.k).sort();
-  assert.deepEqual(kinds, ["click", "click", "pageview"]);
+  assert.deepEqual(kinds, ["click", "click", "dwell", "pageview", "scroll"]);
   for (const item of items) {
     assert.equal(item.url, "/");
     assert.equal(item.site, "demo");
@@ -110,7 +111,7 @@ test("a pageview and two clicks travel from the page to DynamoDB, once each", as
     near(item.ey, expected.ey, 0.002, `${name} ey`);
   }
 
-  // Nothing arrives twice: the partition holds exactly these three, even a moment later.
-  assert.equal((await partition(emulator, `S#demo#${sid}`)).length, 3);
+  // Nothing arrives twice: the partition holds exactly these five, even a moment later.
+  assert.equal((await partition(emulator, `S#demo#${sid}`)).length, 5);
   assert.deepEqual(problems, [], "the tracker caused no errors or warnings in the page");
 });

@@ -4,7 +4,7 @@
 set -eu
 . "$(dirname "$0")/tools.sh"
 cd "$root"
-cargo build -p tracker-wasm --target wasm32-unknown-unknown --release
+cargo build -p tracker-wasm --features page --target wasm32-unknown-unknown --release
 rm -rf pkg && mkdir -p pkg
 wasm-bindgen --target web --out-dir pkg --out-name tracker \
   target/wasm32-unknown-unknown/release/tracker.wasm

@@ -110,6 +110,14 @@ fn validate(env: &Envelope) -> Result<()> {
     id("batch", &b.batch)?;
     id("vid", &b.vid)?;
     id("sid", &b.sid)?;
+    if let Some(uid) = &b.uid {
+        if uid.is_empty() || uid.len() > 128 || uid.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "uid",
+                "must be 1 to 128 printable characters",
+            ));
+        }
+    }
     if b.sent <= 0 {
         return Err(Error::invalid(
             "sent",
@@ -349,6 +357,8 @@ mod tests {
         );
         rejects(|v| v["events"][1]["id"] = json!("e1"), "events[1].id");
         rejects(|v| v["ctx"]["dpr"] = json!(100), "ctx.dpr");
+        rejects(|v| v["uid"] = json!("a\nb"), "uid");
+        rejects(|v| v["uid"] = json!("u".repeat(129)), "uid");
     }
 
     #[test]

@@ -41,6 +41,9 @@ fn flat_events(env: &Envelope) -> Vec<Map<String, Value>> {
             m.insert("batch".into(), b.batch.clone().into());
             m.insert("vid".into(), b.vid.clone().into());
             m.insert("sid".into(), b.sid.clone().into());
+            if let Some(uid) = &b.uid {
+                m.insert("uid".into(), uid.clone().into());
+            }
             m.insert("vw".into(), b.ctx.vw.into());
             m.insert("vh".into(), b.ctx.vh.into());
             m.insert("dpr".into(), b.ctx.dpr.into());

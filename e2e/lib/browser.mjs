@@ -30,3 +30,32 @@ export function watchProblems(page) {
   });
   return problems;
 }
+
+/**
+ * Switches the page's visibility as a tab switch would. Headless Chromium has no tabs to
+ * switch, so the test overrides `document.hidden` / `visibilityState` and fires the event the
+ * browser would fire.
+ */
+export async function setVisible(page, visible) {
+  await page.evaluate((v) => {
+    Object.defineProperty(document, "visibilityState", {
+      configurable: true,
+      get: () => (v ? "visible" : "hidden"),
+    });
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => !v });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, visible);
+}
+
+/** Waits until the tracker is loaded and started on `page`. */
+export async function trackerReady(page) {
+  await page.waitForFunction(() => window.spoor && window.spoor.ready);
+  return page.evaluate(() => window.spoor.sessionId());
+}
+
+/** Resolves after the page has rendered two more frames (scroll work runs once per frame). */
+export function frames(page) {
+  return page.evaluate(
+    () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))),
+  );
+}

@@ -1,14 +1,12 @@
 //! Batching and delivery bookkeeping: events wait in a bounded queue, are sealed into batches
-//! that fit one request, and a sealed batch is kept (same id, same events) until the collector
-//! has acknowledged it. Resending the very same batch is what lets the collector store each
-//! event exactly once. No clocks or browser calls here: the glue decides when.
+//! that fit one request, and a sealed batch is kept (same id, same events, same header) until
+//! it is delivered. Resending the very same batch is what lets the collector store each event
+//! exactly once. No clocks or browser calls here: the glue decides when.
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
+use alloc::string::String;
 
 use crate::json::Json;
-
-/// Wire format version written in every batch.
-const VERSION: i64 = 1;
 
 /// When to flush and how much to hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,8 +15,8 @@ pub struct Limits {
     pub max_events: usize,
     /// Largest body of one request. Browsers cap keepalive/beacon bodies at 64 KiB in flight.
     pub max_body: usize,
-    /// Most events held in memory; past it the oldest are dropped (and counted).
-    pub max_queued: usize,
+    /// Most events held (queued and sealed); past it the oldest are dropped, and counted.
+    pub max_held: usize,
 }
 
 impl Default for Limits {
@@ -26,75 +24,94 @@ impl Default for Limits {
         Limits {
             max_events: 50,
             max_body: 60 * 1024,
-            max_queued: 1000,
+            max_held: 1000,
         }
     }
 }
 
-/// The per-page fields of every batch.
+/// The fields every batch of this page carries.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Header {
     pub site: String,
     pub vid: String,
     pub sid: String,
+    /// The site's own user id, from `spoor.identify`.
+    pub uid: Option<String>,
     pub vw: u32,
     pub vh: u32,
     pub dpr: f64,
     pub lang: String,
+    /// `navigator.webdriver`.
+    pub wd: bool,
 }
 
-/// A batch ready to send: its id and its events, encoded once and resent unchanged.
+/// A batch ready to send: encoded once when sealed, resent unchanged. It carries its own
+/// header, so a batch resumed in another page (after a reload, from the offline store) still
+/// says whose it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sealed {
     pub id: String,
+    /// The batch's fields but `v`, `sent` and `events`, as JSON object members.
+    pub head: String,
     /// The events as a JSON array.
-    events: String,
+    pub events: String,
     pub count: usize,
-    /// Events dropped for lack of room before this batch, reported once with it.
-    dropped: u32,
-    /// Failed sends so far, for the backoff.
-    pub attempts: u32,
 }
 
-/// Room the batch envelope needs besides the events (ids, header, ctx); generous on purpose.
+/// Room the batch envelope needs besides the events (header, ctx, ids); generous on purpose.
 const ENVELOPE_ROOM: usize = 1024;
 
 impl Sealed {
-    /// The request body, stamped with the client clock at send time for skew correction.
-    pub fn body(&self, header: &Header, sent: i64) -> String {
+    /// The request body, stamped with the client clock at send time (for skew correction).
+    pub fn body(&self, sent: i64) -> String {
         let mut j = Json::new();
-        j.begin_object()
-            .key("v")
-            .int(VERSION)
-            .key("site")
-            .str(&header.site)
-            .key("batch")
-            .str(&self.id)
-            .key("sent")
-            .int(sent)
-            .key("vid")
-            .str(&header.vid)
-            .key("sid")
-            .str(&header.sid);
-        if self.dropped > 0 {
-            j.key("dropped").int(i64::from(self.dropped));
-        }
-        j.key("ctx")
-            .begin_object()
-            .key("vw")
-            .int(i64::from(header.vw))
-            .key("vh")
-            .int(i64::from(header.vh))
-            .key("dpr")
-            .fixed(header.dpr, 2)
-            .key("lang")
-            .str(&header.lang)
-            .end_object()
-            .key("events")
-            .raw(&self.events)
-            .end_object();
-        j.finish()
+        j.begin_object().key("v").int(1).key("sent").int(sent);
+        let mut out = j.finish();
+        out.push(',');
+        out.push_str(&self.head);
+        out.push_str(",\"events\":");
+        out.push_str(&self.events);
+        out.push('}');
+        out
     }
+}
+
+fn head(header: &Header, id: &str, dropped: u32) -> String {
+    let mut j = Json::new();
+    j.begin_object()
+        .key("site")
+        .str(&header.site)
+        .key("batch")
+        .str(id)
+        .key("vid")
+        .str(&header.vid)
+        .key("sid")
+        .str(&header.sid);
+    if let Some(uid) = &header.uid {
+        j.key("uid").str(uid);
+    }
+    if dropped > 0 {
+        j.key("dropped").int(i64::from(dropped));
+    }
+    j.key("ctx")
+        .begin_object()
+        .key("vw")
+        .int(i64::from(header.vw))
+        .key("vh")
+        .int(i64::from(header.vh))
+        .key("dpr")
+        .fixed(header.dpr, 2)
+        .key("lang")
+        .str(&header.lang);
+    if header.wd {
+        j.key("wd").bool(true);
+    }
+    j.end_object().end_object();
+    let mut out = j.finish();
+    // The members only: `{…}` without its braces.
+    out.pop();
+    out.remove(0);
+    out
 }
 
 #[derive(Debug, Default)]
@@ -102,7 +119,7 @@ pub struct Outbox {
     limits: Limits,
     /// Encoded events not yet in a batch.
     queued: VecDeque<String>,
-    /// Batches waiting for an acknowledgement, oldest first.
+    /// Batches waiting for delivery, oldest first.
     sealed: VecDeque<Sealed>,
     /// Events dropped since the last sealed batch.
     dropped: u32,
@@ -124,10 +141,23 @@ impl Outbox {
             return false;
         }
         self.queued.push_back(event);
-        while self.held() > self.limits.max_queued {
-            self.drop_oldest();
-        }
+        self.trim();
         self.queued.len() >= self.limits.max_events
+    }
+
+    /// Adds batches sealed elsewhere (a previous page of this site, the offline store),
+    /// before this page's own; a batch already held is not added twice.
+    pub fn resume(&mut self, batches: impl IntoIterator<Item = Sealed>) {
+        let mut older: VecDeque<Sealed> = VecDeque::new();
+        for b in batches {
+            let known = self.sealed.iter().chain(older.iter()).any(|s| s.id == b.id);
+            if !known {
+                older.push_back(b);
+            }
+        }
+        older.append(&mut self.sealed);
+        self.sealed = older;
+        self.trim();
     }
 
     /// Events held in all, queued and sealed.
@@ -140,8 +170,8 @@ impl Outbox {
     }
 
     /// Moves the queued events into batches that each fit one request and hold at most
-    /// `max_events`. `new_id` names each new batch.
-    pub fn seal(&mut self, mut new_id: impl FnMut() -> String) {
+    /// `max_events`, under `header`. `new_id` names each new batch.
+    pub fn seal(&mut self, header: &Header, mut new_id: impl FnMut() -> String) {
         while !self.queued.is_empty() {
             let mut events = String::from("[");
             let mut count = 0;
@@ -158,48 +188,35 @@ impl Outbox {
                 count += 1;
             }
             events.push(']');
+            let id = new_id();
+            let head = head(header, &id, core::mem::take(&mut self.dropped));
             self.sealed.push_back(Sealed {
-                id: new_id(),
+                id,
+                head,
                 events,
                 count,
-                dropped: std::mem::take(&mut self.dropped),
-                attempts: 0,
             });
         }
     }
 
-    /// The oldest batch waiting to be sent.
-    pub fn next(&self) -> Option<&Sealed> {
-        self.sealed.front()
-    }
-
-    /// All batches waiting, oldest first (to beacon them all on unload).
-    pub fn sealed(&self) -> impl Iterator<Item = &Sealed> {
+    /// The batches waiting, oldest first.
+    pub fn sealed(&self) -> alloc::collections::vec_deque::Iter<'_, Sealed> {
         self.sealed.iter()
     }
 
-    /// The collector has the batch: forget it.
-    pub fn ack(&mut self, id: &str) {
+    /// The batch is delivered: forget it.
+    pub fn done(&mut self, id: &str) {
         self.sealed.retain(|s| s.id != id);
     }
 
-    /// Sending the batch failed; returns its attempt count so far, for the backoff.
-    pub fn failed(&mut self, id: &str) -> u32 {
-        match self.sealed.iter_mut().find(|s| s.id == id) {
-            Some(s) => {
-                s.attempts += 1;
-                s.attempts
+    fn trim(&mut self) {
+        while self.held() > self.limits.max_held {
+            // Prefer losing a whole old batch (already late) over the newest events.
+            if let Some(old) = self.sealed.pop_front() {
+                self.dropped += old.count as u32;
+            } else if self.queued.pop_front().is_some() {
+                self.dropped += 1;
             }
-            None => 0,
-        }
-    }
-
-    fn drop_oldest(&mut self) {
-        // Prefer losing a whole old batch (already late) over fragmenting the newest events.
-        if let Some(old) = self.sealed.pop_front() {
-            self.dropped += old.count as u32 + old.dropped;
-        } else if self.queued.pop_front().is_some() {
-            self.dropped += 1;
         }
     }
 }
@@ -225,10 +242,12 @@ mod tests {
             site: "demo".into(),
             vid: "v".into(),
             sid: "s".into(),
+            uid: None,
             vw: 1280,
             vh: 720,
             dpr: 1.5,
             lang: "en-US".into(),
+            wd: false,
         }
     }
 
@@ -240,7 +259,7 @@ mod tests {
             .key("k")
             .str("pageview")
             .key("ts")
-            .int(i as i64)
+            .int(i as i64 + 1)
             .key("url")
             .str(&"/".repeat(pad.max(1)))
             .end_object();
@@ -253,6 +272,10 @@ mod tests {
             n += 1;
             format!("b{n}")
         }
+    }
+
+    fn parse(b: &Sealed) -> wire::Batch {
+        serde_json::from_str(&b.body(1_763_791_200_000)).unwrap()
     }
 
     #[test]
@@ -272,13 +295,19 @@ mod tests {
         for i in 0..3 {
             o.push(event(i, 1));
         }
-        o.seal(ids());
-        let body = o.next().unwrap().body(&header(), 1_763_791_200_000);
-        let batch: wire::Batch = serde_json::from_str(&body).unwrap();
+        let mut h = header();
+        h.uid = Some("user-7".into());
+        h.wd = true;
+        o.seal(&h, ids());
+        let batch = parse(o.sealed().next().unwrap());
         assert_eq!(batch.batch, "b1");
         assert_eq!(batch.sent, 1_763_791_200_000);
         assert_eq!(batch.events.len(), 3);
-        assert_eq!(batch.ctx.dpr, 1.5);
+        assert_eq!(
+            (batch.ctx.dpr, batch.ctx.vw, batch.ctx.wd),
+            (1.5, 1280, true)
+        );
+        assert_eq!(batch.uid.as_deref(), Some("user-7"));
         assert_eq!(batch.dropped, 0);
     }
 
@@ -287,22 +316,20 @@ mod tests {
         let limits = Limits {
             max_events: 10,
             max_body: 8 * 1024,
-            max_queued: 1000,
+            max_held: 1000,
         };
         let mut o = Outbox::new(limits);
         for i in 0..45 {
             o.push(event(i, 500));
         }
-        o.seal(ids());
+        o.seal(&header(), ids());
         let batches: Vec<_> = o.sealed().cloned().collect();
         assert!(batches.len() > 4, "{} batches", batches.len());
         let mut seen = 0;
         for b in &batches {
-            let body = b.body(&header(), 0);
-            assert!(body.len() <= limits.max_body, "{} bytes", body.len());
+            assert!(b.body(0).len() <= limits.max_body);
             assert!(b.count <= limits.max_events);
-            let parsed: wire::Batch = serde_json::from_str(&body).unwrap();
-            for e in parsed.events {
+            for e in parse(b).events {
                 assert_eq!(e.id, seen.to_string(), "events stay in order");
                 seen += 1;
             }
@@ -311,24 +338,22 @@ mod tests {
     }
 
     #[test]
-    fn keeps_a_batch_unchanged_until_acknowledged() {
+    fn keeps_a_batch_unchanged_until_delivered() {
         let mut o = Outbox::new(Limits::default());
         let mut new_id = ids();
         o.push(event(1, 1));
-        o.seal(&mut new_id);
-        let first = o.next().unwrap().clone();
-        assert_eq!(o.failed("b1"), 1);
-        assert_eq!(o.failed("b1"), 2);
+        o.seal(&header(), &mut new_id);
+        let first = o.sealed().next().unwrap().clone();
+        // The page changes its header (identify) and seals more: the first batch is the same.
+        let mut h = header();
+        h.uid = Some("later".into());
         o.push(event(2, 1));
-        o.seal(&mut new_id);
-        let again = o.next().unwrap();
-        assert_eq!(
-            (again.id.as_str(), &again.events),
-            (first.id.as_str(), &first.events)
-        );
-        o.ack("b1");
-        assert_eq!(o.next().unwrap().id, "b2");
-        o.ack("b2");
+        o.seal(&h, &mut new_id);
+        assert_eq!(o.sealed().next().unwrap(), &first);
+        assert_eq!(parse(&first).uid, None);
+        o.done("b1");
+        assert_eq!(o.sealed().next().unwrap().id, "b2");
+        o.done("b2");
         assert!(o.is_empty());
     }
 
@@ -337,22 +362,21 @@ mod tests {
         let mut o = Outbox::new(Limits {
             max_events: 1000,
             max_body: 60 * 1024,
-            max_queued: 5,
+            max_held: 5,
         });
+        let mut new_id = ids();
         for i in 0..8 {
             o.push(event(i, 1));
         }
         assert_eq!(o.held(), 5);
-        o.seal(ids());
-        let body = o.next().unwrap().body(&header(), 0);
-        let batch: wire::Batch = serde_json::from_str(&body).unwrap();
+        o.seal(&header(), &mut new_id);
+        let batch = parse(o.sealed().next().unwrap());
         assert_eq!(batch.dropped, 3);
         assert_eq!(batch.events[0].id, "3", "the newest events are kept");
-        o.ack("b1");
+        o.done("b1");
         o.push(event(9, 1));
-        o.seal(ids());
-        let body = o.next().unwrap().body(&header(), 0);
-        assert!(!body.contains("dropped"), "{body}");
+        o.seal(&header(), &mut new_id);
+        assert!(!o.sealed().next().unwrap().head.contains("dropped"));
     }
 
     #[test]
@@ -363,10 +387,25 @@ mod tests {
         });
         o.push(event(1, 4000));
         o.push(event(2, 1));
-        o.seal(ids());
+        o.seal(&header(), ids());
         assert_eq!(o.held(), 1);
-        let body = o.next().unwrap().body(&header(), 0);
-        assert!(body.contains(r#""dropped":1"#), "{body}");
+        assert_eq!(parse(o.sealed().next().unwrap()).dropped, 1);
+    }
+
+    #[test]
+    fn resumed_batches_go_first_and_only_once() {
+        let mut earlier = Outbox::new(Limits::default());
+        earlier.push(event(1, 1));
+        earlier.seal(&header(), || "old".into());
+        let old: Vec<Sealed> = earlier.sealed().cloned().collect();
+
+        let mut o = Outbox::new(Limits::default());
+        o.push(event(2, 1));
+        o.seal(&header(), || "new".into());
+        o.resume(old.clone());
+        o.resume(old);
+        let order: Vec<&str> = o.sealed().map(|s| s.id.as_str()).collect();
+        assert_eq!(order, ["old", "new"]);
     }
 
     #[test]

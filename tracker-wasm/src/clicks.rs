@@ -1,4 +1,9 @@
-//! Where a click landed, in forms that survive a responsive reflow, and what it landed on.
+//! Where a click landed, in forms that survive a responsive reflow, what it landed on, and
+//! whether it was a rage click (3 or more within 1 s and 30 px) or a dead one (no DOM change,
+//! navigation or scroll soon after).
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
 
 /// The numbers the glue reads off the page at click time (all CSS px).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -80,6 +85,62 @@ pub const MASKED: &str = "input,textarea,select,option,[contenteditable]:not([co
 /// A target with more child elements than this is a container: its text is not a label.
 pub const MAX_LABEL_CHILDREN: u32 = 3;
 
+/// Targets that promise a response when clicked, matched with `Element.closest`: only these
+/// can be dead clicks (a click on plain text is not expected to do anything). Form fields
+/// answer by taking focus, which changes nothing in the DOM, so they are left out.
+pub const INTERACTIVE: &str =
+    "a[href],button,[role=button],[role=link],[role=tab],summary,[onclick],[data-spoor-event]";
+
+/// How long after a click a DOM change, navigation or scroll still counts as its response.
+pub const DEAD_WINDOW_MS: i32 = 1000;
+
+/// Rage clicks: this many clicks…
+pub const RAGE_CLICKS: usize = 3;
+/// …within this time (ms)…
+pub const RAGE_WINDOW_MS: f64 = 1000.0;
+/// …and this distance (CSS px) of each other.
+pub const RAGE_RADIUS_PX: f64 = 30.0;
+
+/// Remembers the last second of clicks to tell rage clicks.
+#[derive(Debug, Default)]
+pub struct Rage {
+    recent: VecDeque<(f64, f64, f64)>,
+}
+
+impl Rage {
+    /// Records a click at monotonic time `t` (ms) and document point (`x`, `y`); returns
+    /// whether it completes a rage burst.
+    pub fn click(&mut self, t: f64, x: f64, y: f64) -> bool {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t0, _, _)| t - t0 > RAGE_WINDOW_MS)
+        {
+            self.recent.pop_front();
+        }
+        let near = self
+            .recent
+            .iter()
+            .filter(|(_, x0, y0)| {
+                let (dx, dy) = (x - x0, y - y0);
+                dx * dx + dy * dy <= RAGE_RADIUS_PX * RAGE_RADIUS_PX
+            })
+            .count();
+        self.recent.push_back((t, x, y));
+        near + 1 >= RAGE_CLICKS
+    }
+}
+
+/// Whether `href` (absolute, as `a.href` gives it) leaves the site at `origin`
+/// (`https://shop.example`).
+pub fn is_outbound(href: &str, origin: &str) -> bool {
+    let web = href.starts_with("http://") || href.starts_with("https://");
+    let same = href
+        .strip_prefix(origin)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']));
+    web && !same
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +198,46 @@ mod tests {
             rect_height: 10.0,
         });
         assert_eq!((p.x, p.ex, p.ey), (1.0, 0.0, 1.0));
+    }
+
+    #[test]
+    fn three_quick_clicks_in_one_place_are_rage() {
+        let mut r = Rage::default();
+        assert!(!r.click(0.0, 100.0, 100.0));
+        assert!(!r.click(200.0, 110.0, 105.0));
+        assert!(r.click(400.0, 95.0, 98.0));
+        assert!(r.click(600.0, 100.0, 100.0), "and the ones after");
+    }
+
+    #[test]
+    fn slow_or_scattered_clicks_are_not_rage() {
+        let mut r = Rage::default();
+        assert!(!r.click(0.0, 100.0, 100.0));
+        assert!(!r.click(600.0, 100.0, 100.0));
+        assert!(
+            !r.click(1700.0, 100.0, 100.0),
+            "the first is over a second old"
+        );
+        let mut r = Rage::default();
+        assert!(!r.click(0.0, 0.0, 0.0));
+        assert!(!r.click(100.0, 50.0, 0.0));
+        assert!(!r.click(200.0, 100.0, 0.0), "each 50 px from the last");
+    }
+
+    #[test]
+    fn outbound_links_leave_the_origin() {
+        let o = "https://shop.example";
+        assert!(!is_outbound("https://shop.example/cart", o));
+        assert!(!is_outbound("https://shop.example", o));
+        assert!(!is_outbound("https://shop.example?x=1", o));
+        assert!(is_outbound("https://shop.example.evil.com/", o));
+        assert!(is_outbound("https://docs.example/", o));
+        assert!(
+            is_outbound("http://shop.example/", o),
+            "another scheme is another origin"
+        );
+        assert!(!is_outbound("mailto:a@b.c", o));
+        assert!(!is_outbound("javascript:void(0)", o));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Random ids for events, batches, visitors and sessions. An id is what makes a resend
 //! recognisable: the collector keys storage by it, so the same id twice is one fact.
 
+use alloc::string::String;
+
 use crate::json::hex_digit;
 
 /// Formats 16 random bytes as an RFC 4122 version-4 UUID (lower-case, hyphenated).

@@ -1,6 +1,8 @@
-//! A minimal JSON writer. The tracker only ever writes JSON (never parses it), and serde plus
+//! A minimal JSON writer, and the number text helpers the tracker needs. The tracker only ever writes JSON (never parses it), and serde plus
 //! `core::fmt` number formatting would cost kilobytes of the page's download, so this writes the
 //! few shapes the wire format needs by hand.
+
+use alloc::string::String;
 
 /// Appends JSON to a `String`. The caller drives the structure; the writer tracks commas.
 pub struct Json {
@@ -134,6 +136,16 @@ fn string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Parses a plain decimal (digits only, at most 9 of them).
+pub(crate) fn parse_uint(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 9 {
+        return None;
+    }
+    text.bytes().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
+}
+
 pub(crate) fn hex_digit(n: u32) -> char {
     b"0123456789abcdef"[(n & 0xf) as usize] as char
 }
@@ -142,10 +154,11 @@ fn int(out: &mut String, value: i64) {
     if value < 0 {
         out.push('-');
     }
-    uint(out, value.unsigned_abs());
+    push_uint(out, value.unsigned_abs());
 }
 
-fn uint(out: &mut String, mut n: u64) {
+/// Appends `n` in decimal.
+pub(crate) fn push_uint(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -174,7 +187,7 @@ fn fixed(out: &mut String, value: f64, decimals: u32) {
     if value < 0.0 && scaled != 0 {
         out.push('-');
     }
-    uint(out, scaled / scale);
+    push_uint(out, scaled / scale);
     let mut frac = scaled % scale;
     if frac == 0 {
         return;
@@ -238,6 +251,16 @@ mod tests {
             let mut j = Json::new();
             j.int(n);
             assert_eq!(j.finish(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn plain_decimals_parse() {
+        assert_eq!(parse_uint("0"), Some(0));
+        assert_eq!(parse_uint("30"), Some(30));
+        assert_eq!(parse_uint("999999999"), Some(999_999_999));
+        for bad in ["", "-1", "1.5", "1e3", "1234567890", " 1"] {
+            assert_eq!(parse_uint(bad), None, "{bad}");
         }
     }
 

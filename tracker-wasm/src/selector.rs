@@ -1,6 +1,11 @@
 //! Short CSS selectors for click targets: stable enough to find the element again on the same
 //! page at another width, short enough to cost little on the wire.
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::json::push_uint;
+
 /// What the glue reads of one element on the way from the target up to the root.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Step {
@@ -30,7 +35,7 @@ pub fn build(path: &[Step]) -> String {
         let mut part = step.tag.clone();
         if step.has_same_tag_siblings {
             part.push_str(":nth-of-type(");
-            push_uint(&mut part, step.nth_of_type);
+            push_uint(&mut part, u64::from(step.nth_of_type));
             part.push(')');
         }
         parts.push(part);
@@ -45,13 +50,6 @@ fn is_plain_ident(id: &str) -> bool {
     let mut bytes = id.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b'-')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn push_uint(out: &mut String, n: u32) {
-    if n >= 10 {
-        push_uint(out, n / 10);
-    }
-    out.push((b'0' + (n % 10) as u8) as char);
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub struct Batch {
     pub vid: String,
     /// Session id (random, per tab session).
     pub sid: String,
+    /// The site's own id of the signed-in user, from `spoor.identify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     /// Events dropped on the client because its offline queue overflowed, sent along once.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped: u32,
@@ -164,6 +167,9 @@ pub struct Click {
     pub txt: String,
     #[serde(default)]
     pub href: Option<String>,
+    /// The link leaves the site.
+    #[serde(default)]
+    pub out: bool,
     #[serde(default)]
     pub rage: bool,
     #[serde(default)]

@@ -1,0 +1,109 @@
+// A whole visit in headless Chromium, through the real tracker, collector and stores: a long
+// page that grows after load, scrolled to the bottom; clicks, a rage click and dead clicks; a
+// no-code custom event; a tab switch; navigation to another page and inside a single-page app;
+// closing the tab. Every event arrives, and every count is counted exactly once.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startCollector } from "../scripts/lib/collector.mjs";
+import { startEmulator } from "../scripts/lib/emulator.mjs";
+import { waitFor } from "../scripts/lib/ports.mjs";
+import { frames, launchChromium, setVisible, trackerReady, watchProblems } from "./lib/browser.mjs";
+import { partition } from "./lib/stores.mjs";
+
+let emulator;
+let collector;
+let browser;
+
+before(async () => {
+  emulator = await startEmulator();
+  collector = await startCollector(emulator);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await collector?.stop();
+  await emulator?.stop();
+});
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+test("a whole visit arrives, each event once and each count once", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const problems = watchProblems(page);
+  await page.goto(`${collector.url}/product`);
+  const sid = await trackerReady(page);
+  await page.waitForFunction(() => document.documentElement.dataset.grown === "yes");
+
+  // To the bottom of the grown page.
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await frames(page);
+  await page.click("#add");
+  for (let i = 0; i < 3; i++) await page.click("#notify");
+  await setVisible(page, false); // switch away: dwell and scroll reported, batch beaconed
+  await setVisible(page, true);
+
+  await page.click("header nav a[href='/app']"); // another page
+  await trackerReady(page);
+  await page.click("[data-view=returns]"); // in-app navigation (pushState)
+  await page.close({ runBeforeUnload: true }); // pagehide: the rest is beaconed
+
+  const expectedViews = ["/product", "/app", "/app?view=returns"];
+  const items = await waitFor(
+    "the visit's events in DynamoDB",
+    async () => {
+      const all = await partition(emulator, `S#demo#${sid}`);
+      const views = all.filter((i) => i.k === "pageview").map((i) => i.url);
+      const dwellOnApp = all.some((i) => i.k === "dwell" && i.url === "/app?view=returns");
+      return views.length === 3 && dwellOnApp && all;
+    },
+    { timeoutMs: 30_000, everyMs: 300 },
+  );
+
+  const of = (k, url) => items.filter((i) => i.k === k && i.url === url);
+  assert.deepEqual(
+    items.filter((i) => i.k === "pageview").map((i) => i.url).sort(),
+    [...expectedViews].sort(),
+  );
+  const clicks = of("click", "/product");
+  assert.equal(clicks.length, 5, "add, notify ×3, the link to the orders page");
+  const link = clicks.find((c) => c.tag === "a");
+  assert.equal(link.href, `${collector.url}/app`);
+  assert.equal(link.dead, false, "a navigation answers a click");
+  const notify = clicks.filter((c) => c.sel === "#notify").sort((a, b) => a.ts - b.ts);
+  assert.deepEqual(notify.map((c) => c.rage), [false, false, true], "the third quick click is rage");
+  assert.deepEqual(notify.map((c) => c.dead), [true, true, true], "nothing answers 'notify'");
+  const add = clicks.find((c) => c.sel === "#add");
+  assert.equal(add.dead, false, "adding to the cart changes the page");
+  assert.equal(add.txt, "Add to cart");
+  const custom = of("custom", "/product");
+  assert.deepEqual(custom.map((c) => [c.name, c.props]), [["cart_add", { product: "mug" }]]);
+  const marks = of("scroll", "/product").flatMap((s) => s.marks).sort((a, b) => a - b);
+  assert.deepEqual(marks, [25, 50, 75, 90, 100], "each mark reached once, on the grown page");
+  const dwell = of("dwell", "/product");
+  assert.ok(dwell.length >= 1);
+  const total = dwell.reduce((s, d) => s + d.total_ms, 0);
+  const visible = dwell.reduce((s, d) => s + d.visible_ms, 0);
+  const engaged = dwell.reduce((s, d) => s + d.engaged_ms, 0);
+  assert.ok(total > 0 && engaged <= visible && visible <= total, `${engaged} ≤ ${visible} ≤ ${total}`);
+  assert.ok(new Set(items.map((i) => i.id)).size === items.length);
+
+  // Counted once, whatever was delivered twice (a beacon and a fetch of the same batch).
+  const pages = await waitFor("the aggregates", async () => {
+    const rows = await partition(emulator, `A#demo#${today()}`);
+    const byPath = Object.fromEntries(rows.map((r) => [r.path, r]));
+    return byPath["/app"]?.pageviews === 2 && byPath;
+  });
+  const product = pages["/product"];
+  assert.equal(product.pageviews, 1);
+  assert.equal(product.clicks, 5);
+  assert.equal(product.rage_clicks, 1);
+  assert.equal(product.dead_clicks, 3);
+  assert.equal(product.custom_events, 1);
+  for (const m of [25, 50, 75, 90, 100]) assert.equal(product[`scroll_${m}`], 1, `scroll_${m}`);
+  assert.equal(pages["/app"].pageviews, 2);
+  const [counter] = await partition(emulator, "C#demo");
+  assert.equal(counter.visitor_count, 1);
+  assert.equal(counter.pageviews, 3);
+  assert.deepEqual(problems, [], "the tracker caused no errors or warnings in the page");
+});

@@ -1,0 +1,431 @@
+//! What the tracker listens to: clicks, form submits, input, scrolling, visibility, focus,
+//! navigation (history API, back/forward cache), connectivity and errors.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{AddEventListenerOptions, Element, EventTarget};
+
+use super::{
+    custom, delivery, func, navigate, now, pageview, with, Callback, Callbacks, Tracker,
+    HEARTBEAT_MS,
+};
+use crate::clicks::{self, ClickInput};
+use crate::event::{Click, Kind};
+use crate::props::Prop;
+use crate::selector::{self, Step};
+
+#[wasm_bindgen]
+extern "C" {
+    /// `MouseEvent` with its coordinates as the doubles browsers report; web-sys rounds them
+    /// to integers, which puts a click up to a pixel off.
+    #[wasm_bindgen(extends = web_sys::MouseEvent)]
+    type Pointer;
+    #[wasm_bindgen(method, getter = pageX)]
+    fn page_x(this: &Pointer) -> f64;
+    #[wasm_bindgen(method, getter = pageY)]
+    fn page_y(this: &Pointer) -> f64;
+    #[wasm_bindgen(method, getter = clientX)]
+    fn client_x(this: &Pointer) -> f64;
+    #[wasm_bindgen(method, getter = clientY)]
+    fn client_y(this: &Pointer) -> f64;
+}
+
+fn callback(f: impl FnMut(JsValue) + 'static) -> Callback {
+    Closure::new(f)
+}
+
+/// A function that lives as long as the page.
+fn forever(f: impl FnMut(JsValue) + 'static) -> js_sys::Function {
+    callback(f).into_js_value().unchecked_into()
+}
+
+fn on(target: &EventTarget, kind: &str, capture: bool, f: impl FnMut(JsValue) + 'static) {
+    let opts = AddEventListenerOptions::new();
+    opts.set_passive(true);
+    opts.set_capture(capture);
+    let _ = target.add_event_listener_with_callback_and_add_event_listener_options(
+        kind,
+        &forever(f),
+        &opts,
+    );
+}
+
+pub(super) fn listen(prerendering: bool) {
+    let Some((window, document)) = with(|t| (t.window.clone(), t.document.clone())) else {
+        return;
+    };
+    let callbacks = Callbacks {
+        flush: callback(|_| delivery::on_timer()),
+        beat: callback(|_| on_beat()),
+        dead: callback(|seq| {
+            with(|t| {
+                if seq.as_f64() == Some(f64::from(t.click_seq)) {
+                    t.settle_click();
+                }
+            });
+        }),
+        frame: callback(|_| on_frame()),
+        sent: callback(delivery::on_sent),
+        failed: callback(|_| delivery::on_failed()),
+        failed_quietly: callback(|_| {}),
+        mutated: callback(|_| {
+            with(|t| t.answered = true);
+        }),
+    };
+    let observer = web_sys::MutationObserver::new(func(&callbacks.mutated)).ok();
+    let resized = forever(|_| {
+        with(|t| {
+            if let Some(root) = t.document.document_element() {
+                t.height = f64::from(root.scroll_height());
+            }
+        });
+    });
+    if let (Ok(ro), Some(root)) = (
+        web_sys::ResizeObserver::new(&resized),
+        document.document_element(),
+    ) {
+        ro.observe(&root);
+    }
+    with(|t| {
+        t.callbacks = Some(callbacks);
+        t.mutations = observer;
+        t.height = t
+            .document
+            .document_element()
+            .map_or(0.0, |r| f64::from(r.scroll_height()));
+    });
+
+    let doc: &EventTarget = &document;
+    let win: &EventTarget = &window;
+    on(doc, "click", true, on_click);
+    on(doc, "submit", true, on_submit);
+    for kind in ["pointerdown", "keydown", "touchstart", "wheel"] {
+        on(win, kind, true, |_| {
+            with(|t| t.dwell.input(now(&t.window)));
+        });
+    }
+    on(win, "scroll", true, |_| on_scroll());
+    on(doc, "visibilitychange", false, |_| on_visibility());
+    on(win, "focus", false, |_| on_focus(true));
+    on(win, "blur", false, |_| on_focus(false));
+    on(win, "pagehide", false, |_| leave());
+    on(doc, "freeze", false, |_| leave());
+    // A frozen background tab thawed: the same view goes on.
+    on(doc, "resume", false, |_| {
+        with(|t| t.gone = false);
+    });
+    on(win, "pageshow", false, |e| {
+        if js_sys::Reflect::get(&e, &"persisted".into())
+            .ok()
+            .and_then(|p| p.as_bool())
+            == Some(true)
+        {
+            with(|t| navigate(t, true));
+        }
+    });
+    on(win, "online", false, |_| {
+        with(|t| {
+            t.retry_at = 0.0;
+            delivery::flush_now(t);
+        });
+    });
+    on(win, "error", false, on_error);
+    on(win, "unhandledrejection", false, on_rejection);
+    if prerendering {
+        on(doc, "prerenderingchange", false, |_| pageview());
+    }
+    if with(|t| t.config.spa) == Some(true) {
+        patch_history(&window);
+    }
+}
+
+/// Wraps `history.pushState` and `replaceState` so that a single-page app's navigations are
+/// pageviews. The page's own call runs first and unchanged (its result and exceptions are
+/// the page's); a replace with the same URL changes nothing (see `navigate`).
+fn patch_history(window: &web_sys::Window) {
+    let Ok(history) = window.history() else {
+        return;
+    };
+    for name in ["pushState", "replaceState"] {
+        let Ok(original) = js_sys::Reflect::get(&history, &name.into())
+            .and_then(|f| f.dyn_into::<js_sys::Function>())
+        else {
+            continue;
+        };
+        let this = history.clone();
+        let wrapped =
+            Closure::<dyn FnMut(JsValue, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+                move |state, title, url| {
+                    let result = original.call3(&this, &state, &title, &url);
+                    pageview();
+                    result
+                },
+            );
+        let _ = js_sys::Reflect::set(&history, &name.into(), &wrapped.into_js_value());
+    }
+    on(window, "popstate", false, |_| pageview());
+}
+
+fn on_click(e: JsValue) {
+    let Some(el) = js_sys::Reflect::get(&e, &"target".into())
+        .ok()
+        .and_then(|t| t.dyn_into::<Element>().ok())
+    else {
+        return;
+    };
+    let e: &Pointer = e.unchecked_ref();
+    let custom_event = with(|t| {
+        navigate(t, false); // an SPA that changed its URL without the history API
+        t.settle_click(); // a new click ends the previous one's wait
+        let at = now(&t.window);
+        let root = t.document.document_element();
+        let rect = el.get_bounding_client_rect();
+        let pos = clicks::position(&ClickInput {
+            page_x: e.page_x(),
+            page_y: e.page_y(),
+            client_x: e.client_x(),
+            client_y: e.client_y(),
+            doc_width: root.as_ref().map_or(0.0, |r| f64::from(r.scroll_width())),
+            doc_height: root.as_ref().map_or(0.0, |r| f64::from(r.scroll_height())),
+            rect_left: rect.left(),
+            rect_top: rect.top(),
+            rect_width: rect.width(),
+            rect_height: rect.height(),
+        });
+        t.dwell.input(at);
+        let closest = |selector: &str| el.closest(selector).ok().flatten();
+        let masked = closest(clicks::MASKED).is_some();
+        let txt = if masked || el.child_element_count() > clicks::MAX_LABEL_CHILDREN {
+            String::new()
+        } else {
+            clicks::label(&el.text_content().unwrap_or_default())
+        };
+        let href = closest("a[href]")
+            .and_then(|a| js_sys::Reflect::get(&a, &"href".into()).ok())
+            .and_then(|h| h.as_string());
+        let origin = t.window.location().origin().unwrap_or_default();
+        let click = Click {
+            x: pos.x,
+            y: pos.y,
+            yr: pos.yr,
+            sel: selector::build(&path(&el)),
+            ex: pos.ex,
+            ey: pos.ey,
+            tag: el.local_name(),
+            txt,
+            out: href
+                .as_deref()
+                .is_some_and(|h| clicks::is_outbound(h, &origin)),
+            href,
+            rage: t.rage.click(at, e.page_x(), e.page_y()),
+            dead: false,
+        };
+        let candidate = closest(clicks::INTERACTIVE).is_some();
+        let event = t.event(Kind::Click(click));
+        t.pending_click = Some((event, candidate));
+        t.answered = false;
+        t.click_seq = t.click_seq.wrapping_add(1);
+        if let (Some(m), Some(c)) = (&t.mutations, &t.callbacks) {
+            let opts = web_sys::MutationObserverInit::new();
+            opts.set_subtree(true);
+            opts.set_child_list(true);
+            opts.set_attributes(true);
+            opts.set_character_data(true);
+            if let Some(root) = &root {
+                let _ = m.observe_with_options(root, &opts);
+            }
+            let _ = t
+                .window
+                .set_timeout_with_callback_and_timeout_and_arguments_1(
+                    func(&c.dead),
+                    clicks::DEAD_WINDOW_MS,
+                    &JsValue::from(t.click_seq),
+                );
+        }
+        // No-code events: a click inside an element marked data-spoor-event (forms report
+        // theirs on submit).
+        closest("[data-spoor-event]").filter(|m| m.local_name() != "form")
+    })
+    .flatten();
+    if let Some(marked) = custom_event {
+        marked_event(&marked);
+    }
+}
+
+fn on_submit(e: JsValue) {
+    let form = js_sys::Reflect::get(&e, &"target".into())
+        .ok()
+        .and_then(|t| t.dyn_into::<Element>().ok())
+        .filter(|f| f.has_attribute("data-spoor-event"));
+    if let Some(form) = form {
+        marked_event(&form);
+    }
+}
+
+/// The custom event an element declares: `data-spoor-event="cart_add"` names it and each
+/// `data-spoor-prop-<name>="<value>"` adds a property.
+fn marked_event(el: &Element) {
+    let name = el.get_attribute("data-spoor-event").unwrap_or_default();
+    const PROP: &str = "data-spoor-prop-";
+    let props: Vec<(String, Prop)> = el
+        .get_attribute_names()
+        .iter()
+        .filter_map(|n| n.as_string())
+        .filter(|n| n.starts_with(PROP))
+        .map(|n| {
+            let value = el.get_attribute(&n).unwrap_or_default();
+            (String::from(&n[PROP.len()..]), Prop::Str(value))
+        })
+        .collect();
+    custom(&name, &props);
+}
+
+/// The target and its ancestors, as far as a selector needs them.
+pub(super) fn path(el: &Element) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut cur = Some(el.clone());
+    while let Some(e) = cur {
+        let tag = e.local_name();
+        let mut nth = 1;
+        let mut prev = e.previous_element_sibling();
+        while let Some(p) = prev {
+            if p.local_name() == tag {
+                nth += 1;
+            }
+            prev = p.previous_element_sibling();
+        }
+        let mut later_twin = false;
+        let mut next = e.next_element_sibling();
+        while let (false, Some(n)) = (later_twin, next) {
+            later_twin = n.local_name() == tag;
+            next = n.next_element_sibling();
+        }
+        let id = Some(e.id()).filter(|id| !id.is_empty());
+        let stop = id.is_some() || steps.len() > selector::MAX_DEPTH;
+        steps.push(Step {
+            tag,
+            id,
+            nth_of_type: nth,
+            has_same_tag_siblings: nth > 1 || later_twin,
+        });
+        if stop {
+            break;
+        }
+        cur = e.parent_element();
+    }
+    steps
+}
+
+fn on_scroll() {
+    with(|t| {
+        t.dwell.input(now(&t.window));
+        t.answered = true; // a scroll answers a pending click
+        if !t.frame_pending {
+            if let Some(c) = &t.callbacks {
+                t.frame_pending = t.window.request_animation_frame(func(&c.frame)).is_ok();
+            }
+        }
+    });
+}
+
+/// At most once per animation frame: the scroll position against the known height.
+fn on_frame() {
+    with(|t| {
+        t.frame_pending = false;
+        let top = t.window.scroll_y().unwrap_or(0.0);
+        let viewport = t
+            .window
+            .inner_height()
+            .ok()
+            .and_then(|h| h.as_f64())
+            .unwrap_or(0.0);
+        t.scroll.observe(top, viewport, t.height.max(viewport));
+    });
+}
+
+fn on_visibility() {
+    with(|t| {
+        let visible = !t.document.hidden();
+        t.dwell.visibility(now(&t.window), visible);
+        if visible {
+            schedule_beat(t);
+        } else {
+            navigate(t, false);
+            t.report();
+            delivery::send(t, true);
+        }
+    });
+}
+
+fn on_focus(focused: bool) {
+    with(|t| t.dwell.focus(now(&t.window), focused));
+}
+
+/// The page is going away (or being frozen): report, and hand everything to the browser.
+fn leave() {
+    with(|t| {
+        t.answered = true;
+        t.report();
+        t.gone = true;
+        delivery::send(t, true);
+    });
+}
+
+/// Keeps dwell and scroll flowing on long visible views.
+pub(super) fn schedule_beat(t: &mut Tracker) {
+    if t.beat_timer || !t.dwell.is_visible() {
+        return;
+    }
+    if let Some(c) = &t.callbacks {
+        t.beat_timer = t
+            .window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(func(&c.beat), HEARTBEAT_MS)
+            .is_ok();
+    }
+}
+
+fn on_beat() {
+    with(|t| {
+        t.beat_timer = false;
+        if t.dwell.is_visible() {
+            navigate(t, false);
+            t.report();
+            schedule_beat(t);
+        }
+    });
+}
+
+fn on_error(e: JsValue) {
+    let get = |name: &str| js_sys::Reflect::get(&e, &name.into()).unwrap_or_default();
+    let msg = get("message").as_string().unwrap_or_default();
+    let src = get("filename").as_string().unwrap_or_default();
+    let line = get("lineno").as_f64().unwrap_or(0.0) as u32;
+    let col = get("colno").as_f64().unwrap_or(0.0) as u32;
+    error(msg, src, line, col);
+}
+
+fn on_rejection(e: JsValue) {
+    let reason = js_sys::Reflect::get(&e, &"reason".into()).unwrap_or_default();
+    let msg = reason
+        .dyn_ref::<js_sys::Error>()
+        .map(|err| String::from(err.message()))
+        .or_else(|| reason.as_string())
+        .unwrap_or_else(|| String::from("unhandled promise rejection"));
+    error(msg, String::new(), 0, 0);
+}
+
+fn error(msg: String, src: String, line: u32, col: u32) {
+    with(|t| {
+        if t.errors.admit(&msg, &src, line, col) {
+            t.record(Kind::Error {
+                msg,
+                src,
+                line,
+                col,
+            });
+        }
+    });
+}

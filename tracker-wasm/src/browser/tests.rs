@@ -1,0 +1,365 @@
+//! The glue on a real DOM, in headless Chromium (wasm-bindgen-test). One tracker serves all
+//! tests (a page has one); each test drains what it recorded.
+
+use std::collections::BTreeMap;
+
+use wasm_bindgen_test::*;
+use web_sys::{MouseEvent, MouseEventInit};
+
+use super::*;
+use crate::selector;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn window() -> Window {
+    web_sys::window().unwrap()
+}
+
+fn document() -> Document {
+    window().document().unwrap()
+}
+
+/// A fresh fixture in the page body.
+fn fixture(html: &str) -> Element {
+    let doc = document();
+    if let Some(old) = doc.get_element_by_id("fixture") {
+        old.remove();
+    }
+    let div = doc.create_element("div").unwrap();
+    div.set_id("fixture");
+    div.set_inner_html(html);
+    doc.body().unwrap().append_child(&div).unwrap();
+    div
+}
+
+fn find(selector: &str) -> Element {
+    document().query_selector(selector).unwrap().unwrap()
+}
+
+/// Starts the tracker once for all tests, pointed at a closed port so nothing is delivered.
+fn started() {
+    if TRACKER.0.borrow().is_some() {
+        return;
+    }
+    let _ = window().local_storage().unwrap().unwrap().clear();
+    let script = document().create_element("script").unwrap();
+    script.set_attribute("data-site", "test").unwrap();
+    script
+        .set_attribute("data-api", "http://127.0.0.1:9/v1/events")
+        .unwrap();
+    start("http://127.0.0.1:9/", &script);
+    assert!(with(|_| ()).is_some(), "the tracker started");
+}
+
+/// Takes every event recorded so far (the pending click included), as the wire format
+/// parses them, and empties the outbox.
+fn drain() -> Vec<wire::Event> {
+    let bodies: Vec<String> = with(|t| {
+        t.settle_click();
+        let window = t.window.clone();
+        t.outbox.seal(&t.header, || random_id(&window));
+        let bodies = t.outbox.sealed().map(|b| b.body(1)).collect();
+        t.outbox = Outbox::new(Limits::default());
+        t.sending = None;
+        bodies
+    })
+    .unwrap();
+    bodies
+        .iter()
+        .flat_map(|b| serde_json::from_str::<wire::Batch>(b).unwrap().events)
+        .collect()
+}
+
+fn kinds(events: &[wire::Event]) -> Vec<&'static str> {
+    events.iter().map(|e| e.data.kind()).collect()
+}
+
+fn click_at(target: &Element, client_x: f64, client_y: f64) {
+    let init = MouseEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true); // as real clicks are, so a page can cancel a link
+    init.set_client_x(client_x as i32);
+    init.set_client_y(client_y as i32);
+    let event = MouseEvent::new_with_mouse_event_init_dict("click", &init).unwrap();
+    target.dispatch_event(&event).unwrap();
+}
+
+fn clicks(events: &[wire::Event]) -> Vec<wire::Click> {
+    events
+        .iter()
+        .filter_map(|e| match &e.data {
+            wire::EventData::Click(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn only_click(events: &[wire::Event]) -> wire::Click {
+    match clicks(events).as_slice() {
+        [c] => c.clone(),
+        other => panic!("expected one click, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+fn selectors_walk_up_to_an_id() {
+    fixture(
+        "<main><article></article><article></article>\
+         <article><div><button>Buy</button></div></article></main>",
+    );
+    let sel = selector::build(&capture::path(&find(
+        "#fixture article:nth-of-type(3) button",
+    )));
+    assert_eq!(sel, "#fixture>main>article:nth-of-type(3)>div>button");
+}
+
+#[wasm_bindgen_test]
+fn start_keeps_the_session_id_in_session_storage() {
+    started();
+    let sid = session_id().unwrap();
+    assert_eq!(sid.len(), 36);
+    let stored = window()
+        .session_storage()
+        .unwrap()
+        .unwrap()
+        .get_item("spoor.sid")
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(sid.as_str()));
+}
+
+#[wasm_bindgen_test]
+fn a_click_is_placed_in_the_document_and_in_its_target() {
+    started();
+    fixture(
+        "<button id=\"buy\" style=\"position:fixed;left:100px;top:50px;width:80px;\
+         height:40px;border:0;padding:0\">Add   to\n cart</button>",
+    );
+    drain();
+    click_at(&find("#buy"), 120.0, 60.0);
+    let c = only_click(&drain());
+    assert_eq!((c.ex, c.ey), (0.25, 0.25));
+    assert_eq!(c.y, 60.0 + window().scroll_y().unwrap());
+    assert!(c.x > 0.0 && c.x < 1.0 && c.yr > 0.0 && c.yr < 1.0, "{c:?}");
+    assert_eq!((c.sel.as_str(), c.tag.as_str()), ("#buy", "button"));
+    assert_eq!(c.txt, "Add to cart");
+    assert!(!c.rage);
+}
+
+#[wasm_bindgen_test]
+fn typed_and_marked_text_is_never_captured() {
+    started();
+    fixture(
+        "<input id=\"card\" value=\"4111 1111 1111 1111\">\
+         <div contenteditable=\"true\" id=\"note\">my secret note</div>\
+         <p data-spoor-mask><span id=\"masked\">private words</span></p>\
+         <a id=\"link\" href=\"#next\"><b id=\"bold\">Next page</b></a>\
+         <a id=\"away\" href=\"https://elsewhere.example/\" onclick=\"return false\">Away</a>",
+    );
+    drain();
+    for id in ["#card", "#note", "#masked"] {
+        click_at(&find(id), 1.0, 1.0);
+        let c = only_click(&drain());
+        assert_eq!(c.txt, "", "text of {id} was captured");
+    }
+    // A fragment link, so the synthetic click does not navigate the test page away.
+    click_at(&find("#bold"), 1.0, 1.0);
+    let c = only_click(&drain());
+    assert_eq!(c.txt, "Next page");
+    assert!(
+        c.href.unwrap().ends_with("#next"),
+        "the enclosing link's href"
+    );
+    assert!(!c.out);
+    // An outbound link (its navigation cancelled by the page).
+    click_at(&find("#away"), 1.0, 1.0);
+    assert!(only_click(&drain()).out);
+}
+
+#[wasm_bindgen_test]
+fn three_quick_clicks_in_one_place_are_rage_clicks() {
+    started();
+    fixture("<button id=\"stuck\" style=\"position:fixed;left:10px;top:10px\">Pay</button>");
+    drain();
+    with(|t| t.rage = Rage::default()); // other tests' clicks are recent too
+    let b = find("#stuck");
+    for _ in 0..4 {
+        click_at(&b, 15.0, 15.0);
+    }
+    let rage: Vec<bool> = clicks(&drain()).iter().map(|c| c.rage).collect();
+    assert_eq!(rage, [false, false, true, true]);
+}
+
+#[wasm_bindgen_test]
+async fn a_click_nothing_answers_is_dead_and_one_that_changes_the_page_is_not() {
+    started();
+    fixture("<button id=\"noop\">Nothing</button><button id=\"works\">Open</button>");
+    let works = find("#works");
+    let open = Closure::<dyn FnMut()>::new(|| {
+        if let Some(f) = document().get_element_by_id("fixture") {
+            f.append_with_str_1("opened").unwrap();
+        }
+    });
+    works
+        .add_event_listener_with_callback("click", open.as_ref().unchecked_ref())
+        .unwrap();
+    open.forget();
+    drain();
+    click_at(&find("#noop"), 1.0, 1.0);
+    sleep(crate::clicks::DEAD_WINDOW_MS + 200).await;
+    click_at(&works, 1.0, 1.0);
+    sleep(crate::clicks::DEAD_WINDOW_MS + 200).await;
+    let dead: Vec<bool> = clicks(&drain()).iter().map(|c| c.dead).collect();
+    assert_eq!(dead, [true, false]);
+}
+
+async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        window()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+fn history_navigations_are_pageviews_once_per_url() {
+    started();
+    drain();
+    let history = window().history().unwrap();
+    let original = window().location().pathname().unwrap();
+    history
+        .push_state_with_url(&JsValue::NULL, "", Some("/spa/one?x=1"))
+        .unwrap();
+    history
+        .replace_state_with_url(&JsValue::NULL, "", Some("/spa/one?x=1"))
+        .unwrap(); // a router replacing the same URL
+    history
+        .push_state_with_url(&JsValue::NULL, "", Some("/spa/two"))
+        .unwrap();
+    let events = drain();
+    let views: Vec<&str> = events
+        .iter()
+        .filter(|e| e.data.kind() == "pageview")
+        .map(|e| e.url.as_str())
+        .collect();
+    assert_eq!(views, ["/spa/one?x=1", "/spa/two"]);
+    // Leaving a view reports its dwell time (and scroll depth) first.
+    assert!(kinds(&events).contains(&"dwell"), "{:?}", kinds(&events));
+    history
+        .replace_state_with_url(&JsValue::NULL, "", Some(&original))
+        .unwrap();
+    drain();
+}
+
+#[wasm_bindgen_test]
+fn custom_events_from_code_and_from_attributes() {
+    started();
+    fixture(
+        "<button id=\"add\" data-spoor-event=\"cart_add\" data-spoor-prop-product=\"11\">Add</button>\
+         <form id=\"search\" data-spoor-event=\"search\" onsubmit=\"return false\">\
+         <input name=\"q\" value=\"secret words\"><button id=\"go\">Go</button></form>",
+    );
+    drain();
+    let props = js_sys::Object::new();
+    js_sys::Reflect::set(&props, &"plan".into(), &"pro".into()).unwrap();
+    js_sys::Reflect::set(&props, &"seats".into(), &3.into()).unwrap();
+    track("upgrade", props.into());
+    track("bad", js_sys::Array::new().into()); // warned about, not recorded
+    track("", JsValue::UNDEFINED);
+    click_at(&find("#add"), 1.0, 1.0);
+    find("#search")
+        .dyn_into::<web_sys::HtmlFormElement>()
+        .unwrap()
+        .request_submit()
+        .unwrap();
+    let custom: BTreeMap<String, serde_json::Value> = drain()
+        .into_iter()
+        .filter_map(|e| match e.data {
+            wire::EventData::Custom(c) => Some((c.name, serde_json::Value::Object(c.props))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(custom.len(), 3, "{custom:?}");
+    assert_eq!(
+        custom["upgrade"],
+        serde_json::json!({"plan": "pro", "seats": 3})
+    );
+    assert_eq!(custom["cart_add"], serde_json::json!({"product": "11"}));
+    assert_eq!(
+        custom["search"],
+        serde_json::json!({}),
+        "typed text is never sent"
+    );
+}
+
+#[wasm_bindgen_test]
+fn identify_applies_to_later_batches_only() {
+    started();
+    drain();
+    track("before", JsValue::UNDEFINED);
+    identify("user-42".into());
+    track("after", JsValue::UNDEFINED);
+    let bodies: Vec<wire::Batch> = with(|t| {
+        let window = t.window.clone();
+        t.outbox.seal(&t.header, || random_id(&window));
+        let b = t
+            .outbox
+            .sealed()
+            .map(|b| serde_json::from_str(&b.body(1)).unwrap())
+            .collect();
+        t.outbox = Outbox::new(Limits::default());
+        b
+    })
+    .unwrap();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0].uid, None);
+    assert_eq!(bodies[1].uid.as_deref(), Some("user-42"));
+    identify(JsValue::NULL);
+}
+
+#[wasm_bindgen_test]
+fn page_errors_are_recorded_a_few_per_view() {
+    started();
+    drain();
+    let init = web_sys::ErrorEventInit::new();
+    init.set_message("Boom at 17");
+    init.set_filename("https://shop.example/app.js");
+    init.set_lineno(3);
+    init.set_colno(5);
+    for _ in 0..3 {
+        let e = web_sys::ErrorEvent::new_with_event_init_dict("error", &init).unwrap();
+        window().dispatch_event(&e).unwrap();
+    }
+    let errors: Vec<wire::ErrorEvent> = drain()
+        .into_iter()
+        .filter_map(|e| match e.data {
+            wire::EventData::Error(err) => Some(err),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "the same error once per view");
+    assert_eq!(errors[0].msg, "Boom at 17");
+    assert_eq!((errors[0].line, errors[0].col), (3, 5));
+}
+
+#[wasm_bindgen_test]
+fn undelivered_batches_wait_in_the_offline_store() {
+    started();
+    drain();
+    track("keep_me", JsValue::UNDEFINED);
+    // Hiding the page while the collector is failing keeps the batch for the next page.
+    with(|t| {
+        t.failures = 1;
+        delivery::send(t, true);
+        t.failures = 0;
+    });
+    let store = window().local_storage().unwrap().unwrap();
+    let key = [crate::mirror::KEY_PREFIX, "test.", &session_id().unwrap()].concat();
+    let text = store.get_item(&key).unwrap().expect("an offline entry");
+    let kept = crate::mirror::decode(&text);
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].events.contains("keep_me"));
+    drain();
+    with(|t| delivery::send(t, true)); // nothing left: the entry goes
+    assert_eq!(store.get_item(&key).unwrap(), None);
+}
