@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the tracker into pkg/ (an npm package, and what the collector serves):
-# cargo (wasm32) → wasm-bindgen (ES module glue) → wasm-opt -Oz → minified loader t.js.
+# cargo (wasm32, no_std) → wasm-bindgen (ES module glue) → wasm-opt -Oz → short import names,
+# minified glue → minified loader t.js.
 set -eu
 . "$(dirname "$0")/tools.sh"
 cd "$root"
@@ -10,6 +11,10 @@ wasm-bindgen --target web --out-dir pkg --out-name tracker \
   target/wasm32-unknown-unknown/release/tracker.wasm
 # shellcheck disable=SC2086
 "$WASM_OPT" -Oz $WASM_OPT_FEATURES pkg/tracker_bg.wasm -o pkg/tracker_bg.wasm
+# Short import names in the wasm and the glue, then the glue minified (d.ts files keep the API).
+node scripts/shrink-glue.mjs pkg/tracker_bg.wasm pkg/tracker.js
+"$ESBUILD_BIN" pkg/tracker.js --minify --format=esm --log-level=warning --allow-overwrite \
+  --outfile=pkg/tracker.js
 "$ESBUILD_BIN" tracker-wasm/loader/t.js --minify --log-level=warning --outfile=pkg/t.js
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' tracker-wasm/Cargo.toml | head -1)
 cat > pkg/package.json <<JSON
@@ -25,6 +30,4 @@ cat > pkg/package.json <<JSON
   "license": "MIT"
 }
 JSON
-for f in t.js tracker.js tracker_bg.wasm; do
-  printf '  pkg/%-16s %6d bytes, %5d gzip\n' "$f" "$(wc -c < "pkg/$f")" "$(gzip -9c "pkg/$f" | wc -c)"
-done
+node scripts/check-size.mjs

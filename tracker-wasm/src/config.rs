@@ -8,7 +8,7 @@
 
 use alloc::string::String;
 
-use crate::json::parse_uint;
+use crate::json::{cat, parse_uint};
 
 /// Where visitor and session ids (and the offline store) are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, base: &str) -> Result<Config,
         Some(_) => return Err("spoor: data-storage must be session, local or none"),
     };
     Ok(Config {
-        endpoint: get("api").unwrap_or_else(|| [base, "v1/events"].concat()),
+        endpoint: get("api").unwrap_or_else(|| cat(&[base, "v1/events"])),
         site,
         storage,
         flush_ms: (seconds("flush", 10, 1, 300)? * 1000) as i32,

@@ -136,6 +136,16 @@ fn string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Concatenates strings: `concat`/`join` without their generic machinery, which costs the
+/// page a kilobyte.
+pub(crate) fn cat(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        out.push_str(p);
+    }
+    out
+}
+
 /// Parses a plain decimal (digits only, at most 9 of them).
 pub(crate) fn parse_uint(text: &str) -> Option<u32> {
     if text.is_empty() || text.len() > 9 {
@@ -169,7 +179,7 @@ pub(crate) fn push_uint(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for &d in &digits[i..] {
+    for &d in digits.get(i..).unwrap_or_default() {
         out.push(d as char);
     }
 }

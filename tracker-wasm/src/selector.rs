@@ -4,7 +4,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::json::push_uint;
+use crate::json::{cat, push_uint};
 
 /// What the glue reads of one element on the way from the target up to the root.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -26,7 +26,7 @@ pub fn build(path: &[Step]) -> String {
     let mut parts: Vec<String> = Vec::new();
     for step in path {
         if let Some(id) = step.id.as_deref().filter(|id| is_plain_ident(id)) {
-            parts.push(["#", id].concat());
+            parts.push(cat(&["#", id]));
             break;
         }
         if step.tag == "html" || step.tag == "body" || parts.len() == MAX_DEPTH {
@@ -40,8 +40,14 @@ pub fn build(path: &[Step]) -> String {
         }
         parts.push(part);
     }
-    parts.reverse();
-    parts.join(">")
+    let mut out = String::new();
+    for (i, part) in parts.iter().rev().enumerate() {
+        if i > 0 {
+            out.push('>');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 /// Ids that need no CSS escaping (letters, digits, `-`, `_`, not starting with a digit);

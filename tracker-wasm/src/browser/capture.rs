@@ -42,17 +42,6 @@ fn forever(f: impl FnMut(JsValue) + 'static) -> js_sys::Function {
     callback(f).into_js_value().unchecked_into()
 }
 
-fn on(target: &EventTarget, kind: &str, capture: bool, f: impl FnMut(JsValue) + 'static) {
-    let opts = AddEventListenerOptions::new();
-    opts.set_passive(true);
-    opts.set_capture(capture);
-    let _ = target.add_event_listener_with_callback_and_add_event_listener_options(
-        kind,
-        &forever(f),
-        &opts,
-    );
-}
-
 pub(super) fn listen(prerendering: bool) {
     let Some((window, document)) = with(|t| (t.window.clone(), t.document.clone())) else {
         return;
@@ -98,47 +87,94 @@ pub(super) fn listen(prerendering: bool) {
             .map_or(0.0, |r| f64::from(r.scroll_height()));
     });
 
+    // One function handles every event type: a closure per type would cost the page's
+    // download about a hundred bytes each.
+    let handler = forever(dispatch);
     let doc: &EventTarget = &document;
     let win: &EventTarget = &window;
-    on(doc, "click", true, on_click);
-    on(doc, "submit", true, on_submit);
-    for kind in ["pointerdown", "keydown", "touchstart", "wheel"] {
-        on(win, kind, true, |_| {
-            with(|t| t.dwell.input(now(&t.window)));
-        });
+    let listeners: [(&EventTarget, &str, bool); 17] = [
+        (doc, "click", true),
+        (doc, "submit", true),
+        (win, "pointerdown", true),
+        (win, "keydown", true),
+        (win, "touchstart", true),
+        (win, "wheel", true),
+        (win, "scroll", true),
+        (doc, "visibilitychange", false),
+        (win, "focus", false),
+        (win, "blur", false),
+        (win, "pagehide", false),
+        (doc, "freeze", false),
+        (doc, "resume", false),
+        (win, "pageshow", false),
+        (win, "online", false),
+        (win, "error", false),
+        (win, "unhandledrejection", false),
+    ];
+    let passive = |capture: bool| {
+        let opts = AddEventListenerOptions::new();
+        opts.set_passive(true);
+        opts.set_capture(capture);
+        opts
+    };
+    let (capturing, bubbling) = (passive(true), passive(false));
+    for (target, kind, capture) in listeners {
+        let opts = if capture { &capturing } else { &bubbling };
+        let _ = target
+            .add_event_listener_with_callback_and_add_event_listener_options(kind, &handler, opts);
     }
-    on(win, "scroll", true, |_| on_scroll());
-    on(doc, "visibilitychange", false, |_| on_visibility());
-    on(win, "focus", false, |_| on_focus(true));
-    on(win, "blur", false, |_| on_focus(false));
-    on(win, "pagehide", false, |_| leave());
-    on(doc, "freeze", false, |_| leave());
-    // A frozen background tab thawed: the same view goes on.
-    on(doc, "resume", false, |_| {
-        with(|t| t.gone = false);
-    });
-    on(win, "pageshow", false, |e| {
-        if js_sys::Reflect::get(&e, &"persisted".into())
-            .ok()
-            .and_then(|p| p.as_bool())
-            == Some(true)
-        {
-            with(|t| navigate(t, true));
-        }
-    });
-    on(win, "online", false, |_| {
-        with(|t| {
-            t.retry_at = 0.0;
-            delivery::flush_now(t);
-        });
-    });
-    on(win, "error", false, on_error);
-    on(win, "unhandledrejection", false, on_rejection);
     if prerendering {
-        on(doc, "prerenderingchange", false, |_| pageview());
+        let _ = doc.add_event_listener_with_callback_and_add_event_listener_options(
+            "prerenderingchange",
+            &handler,
+            &bubbling,
+        );
     }
     if with(|t| t.config.spa) == Some(true) {
+        let _ = win.add_event_listener_with_callback_and_add_event_listener_options(
+            "popstate", &handler, &bubbling,
+        );
         patch_history(&window);
+    }
+}
+
+fn dispatch(e: JsValue) {
+    let kind = e.unchecked_ref::<web_sys::Event>().type_();
+    match kind.as_str() {
+        "click" => on_click(e),
+        "submit" => on_submit(e),
+        "scroll" => on_scroll(),
+        "visibilitychange" => on_visibility(),
+        "focus" | "blur" => {
+            with(|t| t.dwell.focus(now(&t.window), kind == "focus"));
+        }
+        "pagehide" | "freeze" => leave(),
+        // A frozen background tab thawed: the same view goes on.
+        "resume" => {
+            with(|t| t.gone = false);
+        }
+        // Back from the back/forward cache: a new view of the same page.
+        "pageshow" => {
+            if js_sys::Reflect::get(&e, &"persisted".into())
+                .ok()
+                .and_then(|p| p.as_bool())
+                == Some(true)
+            {
+                with(|t| navigate(t, true));
+            }
+        }
+        "online" => {
+            with(|t| {
+                t.retry_at = 0.0;
+                delivery::flush_now(t);
+            });
+        }
+        "error" => on_error(e),
+        "unhandledrejection" => on_rejection(e),
+        "popstate" | "prerenderingchange" => pageview(),
+        _ => {
+            with(|t| t.dwell.input(now(&t.window)));
+        }
     }
 }
 
@@ -166,7 +202,6 @@ fn patch_history(window: &web_sys::Window) {
             );
         let _ = js_sys::Reflect::set(&history, &name.into(), &wrapped.into_js_value());
     }
-    on(window, "popstate", false, |_| pageview());
 }
 
 fn on_click(e: JsValue) {
@@ -274,10 +309,9 @@ fn marked_event(el: &Element) {
         .get_attribute_names()
         .iter()
         .filter_map(|n| n.as_string())
-        .filter(|n| n.starts_with(PROP))
-        .map(|n| {
+        .filter_map(|n| {
             let value = el.get_attribute(&n).unwrap_or_default();
-            (String::from(&n[PROP.len()..]), Prop::Str(value))
+            Some((String::from(n.strip_prefix(PROP)?), Prop::Str(value)))
         })
         .collect();
     custom(&name, &props);
@@ -358,10 +392,6 @@ fn on_visibility() {
             delivery::send(t, true);
         }
     });
-}
-
-fn on_focus(focused: bool) {
-    with(|t| t.dwell.focus(now(&t.window), focused));
 }
 
 /// The page is going away (or being frozen): report, and hand everything to the browser.

@@ -11,6 +11,7 @@ use web_sys::{RequestCredentials, RequestInit};
 
 use super::{func, now, random_id, warn, with, Tracker};
 use crate::batch::backoff_ms;
+use crate::json::cat;
 use crate::mirror;
 
 #[wasm_bindgen]
@@ -162,7 +163,7 @@ fn settle(t: &mut Tracker, status: u16) {
 
 /// This tab's key in the offline store.
 fn key(t: &Tracker) -> String {
-    [mirror::KEY_PREFIX, &t.header.site, ".", &t.header.sid].concat()
+    cat(&[mirror::KEY_PREFIX, &t.header.site, ".", &t.header.sid])
 }
 
 /// Writes the undelivered batches to the offline store (or removes the entry when there are
@@ -187,7 +188,7 @@ pub(super) fn resume() {
         let Some(store) = t.offline.clone() else {
             return;
         };
-        let prefix = [mirror::KEY_PREFIX, &t.header.site, "."].concat();
+        let prefix = cat(&[mirror::KEY_PREFIX, &t.header.site, "."]);
         let keys: Vec<String> = (0..store.length().unwrap_or(0))
             .filter_map(|i| store.key(i).ok().flatten())
             .filter(|k| k.starts_with(&prefix))

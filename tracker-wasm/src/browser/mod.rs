@@ -28,6 +28,7 @@ use crate::dwell::Dwell;
 use crate::errors::Errors;
 use crate::event::{Event, Kind};
 use crate::ids::uuid_v4;
+use crate::json::cat;
 use crate::props::{self, Prop};
 use crate::scroll::Scroll;
 
@@ -170,7 +171,7 @@ pub fn start(base: &str, script: &Element) {
     let Some(window) = web_sys::window() else {
         return;
     };
-    let config = match config::parse(|name| script.get_attribute(&["data-", name].concat()), base) {
+    let config = match config::parse(|name| script.get_attribute(&cat(&["data-", name])), base) {
         Ok(c) => c,
         Err(e) => return warn(e),
     };
@@ -270,11 +271,9 @@ impl Tracker {
     /// The current page's path and query.
     fn url(&self) -> String {
         let l = self.window.location();
-        [
-            l.pathname().unwrap_or_default(),
-            l.search().unwrap_or_default(),
-        ]
-        .concat()
+        let mut url = l.pathname().unwrap_or_default();
+        url.push_str(&l.search().unwrap_or_default());
+        url
     }
 
     /// Queues an event of the current page view, and arranges for it to be sent.
