@@ -9,10 +9,10 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 NODE_TEST := node --test --test-reporter=spec
 
 .PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e deploy-check \
-	replay-dead-letters clean
+	replay-dead-letters screenshot clean
 
 help:
-	@echo "make demo   run the product locally (emulator + collector + demo site)"
+	@echo "make demo   run the product locally (emulator + collector + demo site + dashboard)"
 	@echo "make test   run every test (lint, native, wasm in Chromium, end to end)"
 	@echo "make build  build the tracker (pkg/), the collector and the site (dist/)"
 
@@ -27,10 +27,12 @@ collector: setup
 	@echo "== collector → collector/build/"
 	@sh scripts/build-collector.sh
 
-# What the Worker serves as static assets: the demo site, the tracker, and their headers.
+# What the Worker serves as static assets: the demo site, the dashboard, the tracker, and
+# their headers.
 site: tracker
 	@rm -rf dist && mkdir -p dist
 	@cp -R demo-site/. dist/
+	@cp -R dashboard dist/dashboard
 	@cp pkg/t.js pkg/tracker.js pkg/tracker_bg.wasm dist/
 	@cp collector/static/_headers dist/_headers
 
@@ -68,6 +70,10 @@ deploy-check: build
 
 test: lint unit wasm-test e2e deploy-check
 	@echo "== all tests passed"
+
+# Regenerates the dashboard screenshot shown in the README, from a scripted visit.
+screenshot: build
+	SPOOR_SCREENSHOT=$(CURDIR)/docs/dashboard.png $(NODE_TEST) e2e/dashboard.test.mjs
 
 # Replays the batches waiting in the AWS dead-letter store; configuration from the environment
 # (the Worker's variable names, see collector/src/bin/replay-dead-letters.rs).

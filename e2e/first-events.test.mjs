@@ -75,11 +75,14 @@ test("a pageview and two clicks (and the view's dwell and scroll) reach DynamoDB
   // Leaving the page reports its dwell time and scroll depth, and hands the queued batch to
   // sendBeacon.
   await page.goto("about:blank");
-  const items = await sessionEvents(emulator, "demo", sid, 5);
+  const items = await sessionEvents(emulator, "demo", sid, 6);
   await page.close();
 
+  // The add-to-cart button is also a no-code custom event (data-spoor-event).
   const kinds = items.map((i) => i.k).sort();
-  assert.deepEqual(kinds, ["click", "click", "dwell", "pageview", "scroll"]);
+  assert.deepEqual(kinds, ["click", "click", "custom", "dwell", "pageview", "scroll"]);
+  const custom = items.find((i) => i.k === "custom");
+  assert.deepEqual([custom.name, custom.props], ["cart_add", { product: "sticker" }]);
   for (const item of items) {
     assert.equal(item.url, "/");
     assert.equal(item.site, "demo");
@@ -111,7 +114,7 @@ test("a pageview and two clicks (and the view's dwell and scroll) reach DynamoDB
     near(item.ey, expected.ey, 0.002, `${name} ey`);
   }
 
-  // Nothing arrives twice: the partition holds exactly these five, even a moment later.
-  assert.equal((await partition(emulator, `S#demo#${sid}`)).length, 5);
+  // Nothing arrives twice: the partition holds exactly these six, even a moment later.
+  assert.equal((await partition(emulator, `S#demo#${sid}`)).length, 6);
   assert.deepEqual(problems, [], "the tracker caused no errors or warnings in the page");
 });

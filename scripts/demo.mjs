@@ -27,6 +27,7 @@ try {
 
 console.log(`
   Demo shop    ${collector.url}/
+  Dashboard    ${collector.url}/dashboard/
   Collector    ${collector.url}/v1/events   (status: ${collector.url}/status)
   Tracker      ${collector.url}/t.js
   AWS emulator ${emulator.endpoint}   table ${emulator.table}, bucket ${emulator.bucket}

@@ -64,11 +64,14 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     match (req.method(), path.as_str()) {
         (Method::Post, "/v1/events") => events(req, env, ctx).await,
         (Method::Options, p) if p.starts_with("/v1/") => Ok(Response::empty()?.with_status(204)),
-        (Method::Get, "/v1/count" | "/v1/stats" | "/v1/incidents") => read(&req, env, &path).await,
-        (Method::Get, "/status") => status(env).await,
-        (_, "/v1/events" | "/v1/count" | "/v1/stats" | "/v1/incidents" | "/status") => {
-            Err(Error::MethodNotAllowed)
+        (Method::Get, "/v1/count" | "/v1/stats" | "/v1/incidents" | "/v1/live") => {
+            read(&req, env, &path).await
         }
+        (Method::Get, "/status") => status(env).await,
+        (
+            _,
+            "/v1/events" | "/v1/count" | "/v1/stats" | "/v1/incidents" | "/v1/live" | "/status",
+        ) => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound),
     }
 }
@@ -167,6 +170,15 @@ async fn read(req: &Request, env: &Env, path: &str) -> Result<Response> {
         "/v1/stats" => {
             let range = reads::range(&query, clock::now_ms())?;
             reads::stats(&stores.dynamodb, &range).await?
+        }
+        "/v1/live" => {
+            let limit = match query.get("limit") {
+                None => 50,
+                Some(l) => l
+                    .parse()
+                    .map_err(|_| Error::invalid("limit", "must be a whole number"))?,
+            };
+            reads::live(&stores.dynamodb, &site, limit, clock::now_ms()).await?
         }
         _ => {
             let range = reads::range(&query, clock::now_ms())?;

@@ -187,6 +187,64 @@ fn click(item: &Item) -> Value {
     })
 }
 
+/// Most events `/v1/live` returns.
+pub const MAX_LIVE: usize = 200;
+
+/// `/v1/live?site=&limit=`: the site's latest events (today's and yesterday's), newest first,
+/// as the live view shows them.
+pub async fn live(db: &DynamoDb, site: &str, limit: usize, now_ms: i64) -> Result<Value> {
+    let limit = limit.clamp(1, MAX_LIVE);
+    let today = clock::day_of(now_ms);
+    let mut events = Vec::new();
+    for day in [today, today - 1] {
+        if events.len() >= limit {
+            break;
+        }
+        let partition = records::recent_partition(site, &clock::date_of_day(day));
+        for item in db
+            .query_index("recent", "rpk", &partition, limit - events.len())
+            .await?
+        {
+            events.push(live_event(&item));
+        }
+    }
+    Ok(json!({ "site": site, "events": events }))
+}
+
+/// One event as the live view shows it: its own fields and the enrichment, no keys.
+fn live_event(item: &Item) -> Value {
+    let mut v = Map::new();
+    for (k, a) in item {
+        if matches!(
+            k.as_str(),
+            "pk" | "sk" | "rpk" | "rsk" | "cpk" | "csk" | "expires_at" | "ip_hash"
+        ) {
+            continue;
+        }
+        v.insert(k.clone(), attr_json(a));
+    }
+    Value::Object(v)
+}
+
+/// An attribute as plain JSON.
+fn attr_json(a: &Attr) -> Value {
+    match a {
+        Attr::S(s) => json!(s),
+        Attr::N(_) => {
+            let n = a.as_f64().unwrap_or(0.0);
+            if n.fract() == 0.0 && n.abs() < 9e15 {
+                json!(n as i64)
+            } else {
+                json!(n)
+            }
+        }
+        Attr::Bool(b) => json!(b),
+        Attr::Null(_) => Value::Null,
+        Attr::L(l) => Value::Array(l.iter().map(attr_json).collect()),
+        Attr::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), attr_json(v))).collect()),
+    }
+}
+
 /// `/v1/incidents?site=`: the site's incidents in the range, newest first.
 pub async fn incidents(db: &DynamoDb, r: &Range) -> Result<Value> {
     let start = r.from * 86_400_000;
@@ -200,20 +258,11 @@ pub async fn incidents(db: &DynamoDb, r: &Range) -> Result<Value> {
             (start..end).contains(&w)
         })
         .map(|i| {
-            let mut v = Map::new();
-            for (k, a) in i {
-                if matches!(k.as_str(), "pk" | "sk" | "expires_at") {
-                    continue;
-                }
-                let value = match a {
-                    Attr::N(_) => json!(a.as_f64().unwrap_or(0.0) as i64),
-                    Attr::S(s) => json!(s),
-                    Attr::Bool(b) => json!(b),
-                    _ => continue,
-                };
-                v.insert(k.clone(), value);
-            }
-            Value::Object(v)
+            let fields = i
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "pk" | "sk" | "expires_at"))
+                .map(|(k, a)| (k.clone(), attr_json(a)));
+            Value::Object(fields.collect())
         })
         .collect();
     list.sort_by_key(|v| std::cmp::Reverse(v["window_start"].as_i64().unwrap_or(0)));

@@ -56,9 +56,10 @@ fn flat_events(env: &Envelope) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-/// One item per event: `pk = S#<site>#<sid>`, `sk = E#<client ts>#<event id>`. Clicks also
-/// carry `cpk`/`csk`, the keys of the sparse `clicks` index (clicks of a page and day), which
-/// the heatmap reads.
+/// One item per event: `pk = S#<site>#<sid>`, `sk = E#<client ts>#<event id>`. Every event
+/// also carries `rpk`/`rsk`, the keys of the `recent` index (a site's events of a day, by
+/// time: the dashboard's live view); clicks also `cpk`/`csk`, the keys of the sparse `clicks`
+/// index (clicks of a page and day), which the heatmap reads.
 pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
     let b = &env.batch;
     let expires = expires_at(env, retention_days);
@@ -73,9 +74,11 @@ pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
             item.insert("pk".into(), Attr::s(format!("S#{}#{}", b.site, b.sid)));
             item.insert("sk".into(), Attr::s(format!("E#{}#{}", e.ts, e.id)));
             item.insert("expires_at".into(), Attr::n(expires));
+            let at = e.ts.saturating_add(env.skew());
+            let (date, _) = clock::utc_date_hour(at);
+            item.insert("rpk".into(), Attr::s(recent_partition(&b.site, &date)));
+            item.insert("rsk".into(), Attr::s(format!("{at}#{}", e.id)));
             if e.data.kind() == "click" {
-                let at = e.ts.saturating_add(env.skew());
-                let (date, _) = clock::utc_date_hour(at);
                 let path = crate::aggregates::page_path(&e.url);
                 item.insert("cpk".into(), Attr::s(click_partition(&b.site, path, &date)));
                 item.insert("csk".into(), Attr::s(format!("{at}#{}", e.id)));
@@ -83,6 +86,11 @@ pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
             item
         })
         .collect()
+}
+
+/// Partition of the `recent` index: one site on one day.
+pub fn recent_partition(site: &str, date: &str) -> String {
+    format!("T#{site}#{date}")
 }
 
 /// Partition of the `clicks` index: one page on one day.
@@ -304,7 +312,15 @@ mod tests {
         assert_eq!(click["ip_hash"].as_s(), Some("abc"));
         assert_eq!(click["cpk"].as_s(), Some("K#demo#/p#2025-11-22"));
         assert!(!click.contains_key("href"), "null fields are left out");
-        assert!(!items[0].contains_key("cpk"), "only clicks are indexed");
+        assert!(
+            !items[0].contains_key("cpk"),
+            "only clicks are in the clicks index"
+        );
+        assert_eq!(
+            items[0]["rpk"].as_s(),
+            Some("T#demo#2025-11-22"),
+            "all are recent"
+        );
         assert_eq!(
             click["expires_at"].as_f64(),
             Some(((NOW + 30 * DAY_MS) / 1000) as f64)

@@ -300,6 +300,19 @@ async fn the_read_side_answers_from_what_was_written() {
     assert_eq!(clicks[0]["sel"], "main>button");
     assert_eq!(stats["heatmap"]["grids"]["1024"]["c10_2"], 2);
 
+    let live = reads::live(&stores.dynamodb, "reads", 3, clock::now_ms())
+        .await
+        .unwrap();
+    let latest = live["events"].as_array().unwrap();
+    assert_eq!(latest.len(), 3, "the limit");
+    assert!(
+        latest[0]["at"].as_i64() >= latest[1]["at"].as_i64(),
+        "newest first"
+    );
+    assert!(latest
+        .iter()
+        .all(|e| e.get("ip_hash").is_none() && e.get("pk").is_none()));
+
     let incidents = reads::incidents(&stores.dynamodb, &all).await.unwrap();
     let list = incidents["incidents"].as_array().unwrap();
     assert_eq!(list.len(), 1);

@@ -1,19 +1,22 @@
 // Spoor's loader, served as /t.js: the one script tag a site adds. Tiny on purpose. It finds
 // where it was loaded from, offers `window.spoor` at once (calls made before the tracker is
 // ready are queued and replayed), and once the page has done its own work streams and
-// instantiates the tracker's wasm. Nothing here may throw into the page.
+// instantiates the tracker's wasm. `?spoor=off` in the page URL disables it (the dashboard's
+// heatmap previews pages that way). Nothing here may throw into the page.
 (function (w) {
   var script = document.currentScript;
   if (!script || !w.WebAssembly || w.spoor) return;
   var base = script.src.replace(/[^/]*$/, "");
+  var off = /[?&]spoor=off(&|$)/.test(location.search);
   var queue = [];
   var api = { sessionId: function () {} };
   ["track", "identify", "optOut", "optIn"].forEach(function (name) {
     api[name] = function () {
-      queue.push([name, arguments]);
+      if (!off) queue.push([name, arguments]);
     };
   });
   w.spoor = api;
+  if (off) return;
   function load() {
     import(base + "tracker.js")
       .then(function (m) {
