@@ -1,34 +1,22 @@
 // The collector through `wrangler dev` (workerd) and the emulator: its validation contract,
 // exactly-once effects, what it writes to DynamoDB, S3 and SNS, and its read side.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { startCollector } from "../scripts/lib/collector.mjs";
-import { startEmulator } from "../scripts/lib/emulator.mjs";
+import { test } from "node:test";
 import { waitFor } from "../scripts/lib/ports.mjs";
 import { batch, click, pageview, post } from "./lib/batches.mjs";
 import { drainAlerts, partition, s3Keys, s3Text, scanAll, sessionEvents } from "./lib/stores.mjs";
+import { stack } from "./lib/stack.mjs";
 
 const FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
-let emulator;
-let collector;
-
-before(async () => {
-  emulator = await startEmulator();
-  collector = await startCollector(emulator, {
-    vars: { SITES: JSON.stringify({ demo: ["*"], shop: ["https://shop.example"] }) },
-  });
-});
-
-after(async () => {
-  await collector?.stop();
-  await emulator?.stop();
+const run = stack({
+  vars: { SITES: JSON.stringify({ demo: ["*"], shop: ["https://shop.example"] }) },
 });
 
 const today = () => new Date().toISOString().slice(0, 10);
 
 async function getJson(path) {
-  const resp = await fetch(`${collector.url}${path}`);
+  const resp = await fetch(`${run.collector.url}${path}`);
   return { status: resp.status, json: await resp.json() };
 }
 
@@ -63,25 +51,25 @@ test("bad input gets its 4xx naming the field, and nothing of it is written", as
     },
   ];
   for (const c of cases) {
-    const { status, json } = await post(collector.url, c.body, c);
+    const { status, json } = await post(run.collector.url, c.body, c);
     assert.equal(status, c.status, `${c.name}: ${JSON.stringify(json)}`);
     assert.equal(typeof json.error, "string", `${c.name}: a JSON error`);
     if (c.field) assert.equal(json.field, c.field, `${c.name}: ${JSON.stringify(json)}`);
   }
-  assert.equal((await fetch(`${collector.url}/v1/events`)).status, 405);
-  assert.equal((await fetch(`${collector.url}/v1/nothing`)).status, 404);
+  assert.equal((await fetch(`${run.collector.url}/v1/events`)).status, 405);
+  assert.equal((await fetch(`${run.collector.url}/v1/nothing`)).status, 404);
 
   // A good batch sent last: once it is stored, anything accepted before it would be too.
-  assert.equal((await post(collector.url, good)).status, 202);
-  await sessionEvents(emulator, "demo", good.sid, 1);
+  assert.equal((await post(run.collector.url, good)).status, 202);
+  await sessionEvents(run.emulator, "demo", good.sid, 1);
   const sessions = new Set(
-    (await scanAll(emulator)).filter((i) => i.pk.startsWith("S#")).map((i) => i.sid),
+    (await scanAll(run.emulator)).filter((i) => i.pk.startsWith("S#")).map((i) => i.sid),
   );
   const rejected = cases.map((c) => c.body.sid).filter(Boolean);
   for (const sid of rejected) {
     if (sid !== good.sid) assert.ok(!sessions.has(sid), `a rejected batch (${sid}) was stored`);
   }
-  const objects = await s3Keys(emulator, "events/");
+  const objects = await s3Keys(run.emulator, "events/");
   for (const c of cases) {
     if (c.body.batch && c.body !== good) {
       assert.ok(!objects.some((k) => k.includes(c.body.batch)), `${c.name} reached S3`);
@@ -91,10 +79,10 @@ test("bad input gets its 4xx naming the field, and nothing of it is written", as
 
 test("an allowed origin and the preflight pass CORS", async () => {
   const shop = batch([pageview()], { site: "shop" });
-  const ok = await post(collector.url, shop, { headers: { origin: "https://shop.example" } });
+  const ok = await post(run.collector.url, shop, { headers: { origin: "https://shop.example" } });
   assert.equal(ok.status, 202);
   assert.equal(ok.headers.get("access-control-allow-origin"), "*");
-  const pre = await fetch(`${collector.url}/v1/events`, {
+  const pre = await fetch(`${run.collector.url}/v1/events`, {
     method: "OPTIONS",
     headers: {
       origin: "https://shop.example",
@@ -109,28 +97,28 @@ test("an allowed origin and the preflight pass CORS", async () => {
 test("the same batch sent twice is stored once and counted once", async () => {
   const b = batch([pageview({ url: "/twice" }), click({ url: "/twice" })]);
   const aggregate = async () =>
-    (await partition(emulator, `A#demo#${today()}`)).find((i) => i.path === "/twice");
-  assert.equal((await post(collector.url, b)).status, 202);
+    (await partition(run.emulator, `A#demo#${today()}`)).find((i) => i.path === "/twice");
+  assert.equal((await post(run.collector.url, b)).status, 202);
   const counted = await waitFor("the first delivery counted", aggregate);
 
   // The resend, then a sentinel: the local queue delivers in order, so once the sentinel is
   // stored the resend has been consumed too.
-  assert.equal((await post(collector.url, b)).status, 202);
+  assert.equal((await post(run.collector.url, b)).status, 202);
   const sentinel = batch([pageview({ url: "/sentinel" })]);
-  assert.equal((await post(collector.url, sentinel)).status, 202);
-  await sessionEvents(emulator, "demo", sentinel.sid, 1);
+  assert.equal((await post(run.collector.url, sentinel)).status, 202);
+  await sessionEvents(run.emulator, "demo", sentinel.sid, 1);
 
-  assert.equal((await partition(emulator, `S#demo#${b.sid}`)).length, 2);
+  assert.equal((await partition(run.emulator, `S#demo#${b.sid}`)).length, 2);
   const again = await aggregate();
   assert.equal(again.pageviews, 1);
   assert.equal(again.clicks, 1);
   assert.deepEqual(again, counted);
-  const objects = (await s3Keys(emulator, "events/site=demo/")).filter((k) => k.includes(b.batch));
+  const objects = (await s3Keys(run.emulator, "events/site=demo/")).filter((k) => k.includes(b.batch));
   assert.equal(objects.length, 1);
 });
 
 test("DynamoDB, S3 and SNS hold exactly what was sent, enriched, without the IP", async () => {
-  await drainAlerts(emulator); // start from an empty alerts queue
+  await drainAlerts(run.emulator); // start from an empty alerts queue
   const sent = batch(
     [
       pageview({ url: "/exact?q=1", title: "Exact", ref: "https://ref.example/" }),
@@ -142,11 +130,11 @@ test("DynamoDB, S3 and SNS hold exactly what was sent, enriched, without the IP"
     ],
     { vw: 390 },
   );
-  const { status, json } = await post(collector.url, sent, { headers: { "user-agent": FIREFOX } });
+  const { status, json } = await post(run.collector.url, sent, { headers: { "user-agent": FIREFOX } });
   assert.equal(status, 202, JSON.stringify(json));
   assert.deepEqual(json, { accepted: 6 });
 
-  const items = await sessionEvents(emulator, "demo", sent.sid, 6);
+  const items = await sessionEvents(run.emulator, "demo", sent.sid, 6);
   assert.equal(items.length, 6);
   for (const e of sent.events) {
     const item = items.find((i) => i.id === e.id);
@@ -166,9 +154,9 @@ test("DynamoDB, S3 and SNS hold exactly what was sent, enriched, without the IP"
     assert.ok(Math.abs(item.at - e.ts) < 60_000 && item.rt >= item.at - 60_000);
   }
 
-  const key = (await s3Keys(emulator, "events/site=demo/")).find((k) => k.includes(sent.batch));
+  const key = (await s3Keys(run.emulator, "events/site=demo/")).find((k) => k.includes(sent.batch));
   assert.match(key, /^events\/site=demo\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/[0-9a-f-]+\.ndjson$/);
-  const lines = (await s3Text(emulator, key)).trim().split("\n").map((l) => JSON.parse(l));
+  const lines = (await s3Text(run.emulator, key)).trim().split("\n").map((l) => JSON.parse(l));
   assert.deepEqual(
     lines.map((l) => l.id),
     sent.events.map((e) => e.id),
@@ -176,7 +164,7 @@ test("DynamoDB, S3 and SNS hold exactly what was sent, enriched, without the IP"
   assert.deepEqual(lines[4].props, { product: "11", qty: 2 });
 
   const alerts = await waitFor("the browser-error alert", async () => {
-    const found = (await drainAlerts(emulator)).filter((a) => a.message.site === "demo");
+    const found = (await drainAlerts(run.emulator)).filter((a) => a.message.site === "demo");
     return found.length > 0 && found;
   });
   assert.equal(alerts.length, 1);
@@ -186,10 +174,10 @@ test("DynamoDB, S3 and SNS hold exactly what was sent, enriched, without the IP"
   assert.deepEqual(alerts[0].attributes, { kind: "browser_error", severity: "MEDIUM", site: "demo" });
 
   // The raw client address (127.0.0.1 here) is nowhere: not in any item, not in any object.
-  const everything = JSON.stringify(await scanAll(emulator));
+  const everything = JSON.stringify(await scanAll(run.emulator));
   assert.ok(!everything.includes("127.0.0.1"), "the client IP reached DynamoDB");
-  for (const k of await s3Keys(emulator)) {
-    assert.ok(!(await s3Text(emulator, k)).includes("127.0.0.1"), `the client IP reached ${k}`);
+  for (const k of await s3Keys(run.emulator)) {
+    assert.ok(!(await s3Text(run.emulator, k)).includes("127.0.0.1"), `the client IP reached ${k}`);
   }
 
   // The read side.

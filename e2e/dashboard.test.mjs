@@ -6,30 +6,16 @@
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { after, before, test } from "node:test";
-import { startCollector } from "../scripts/lib/collector.mjs";
-import { root, startEmulator } from "../scripts/lib/emulator.mjs";
+import { test } from "node:test";
+import { root } from "../scripts/lib/emulator.mjs";
 import { waitFor } from "../scripts/lib/ports.mjs";
-import { frames, launchChromium, trackerReady, watchProblems } from "./lib/browser.mjs";
+import { frames, trackerReady, watchProblems } from "./lib/browser.mjs";
 import { drainAlerts, s3Keys, s3Text, scanAll } from "./lib/stores.mjs";
+import { stack } from "./lib/stack.mjs";
 
 const TYPED = ["secret@example.com", "my private thoughts", "mug-search-term"];
 
-let emulator;
-let collector;
-let browser;
-
-before(async () => {
-  emulator = await startEmulator();
-  collector = await startCollector(emulator);
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await collector?.stop();
-  await emulator?.stop();
-});
+const run = stack({ browser: true });
 
 /** Records, in the page, where the next click on `selector` lands (document px). */
 async function clickAt(page, selector) {
@@ -47,13 +33,13 @@ async function clickAt(page, selector) {
 }
 
 test("the dashboard shows what a scripted visit sent, and no typed text is stored", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await run.browser.newContext({ viewport: { width: 1280, height: 800 } });
   const shop = await context.newPage();
   const problems = watchProblems(shop);
   problems.ignore = (p) => p.includes("Checkout service unavailable"); // the page's own error
 
   // Home: cart, search, newsletter form, the error button.
-  await shop.goto(`${collector.url}/`);
+  await shop.goto(`${run.collector.url}/`);
   await trackerReady(shop);
   await shop.click("#shop-now");
   await shop.click("article:nth-of-type(1) button.add");
@@ -82,18 +68,18 @@ test("the dashboard shows what a scripted visit sent, and no typed text is store
   await shop.close({ runBeforeUnload: true });
 
   const stats = async () =>
-    (await fetch(`${collector.url}/v1/stats?site=demo&path=/product`)).json();
+    (await fetch(`${run.collector.url}/v1/stats?site=demo&path=/product`)).json();
   await waitFor(
     "the visit's aggregates",
     async () => {
-      const all = await (await fetch(`${collector.url}/v1/stats?site=demo`)).json();
+      const all = await (await fetch(`${run.collector.url}/v1/stats?site=demo`)).json();
       const product = await stats();
       return all.totals.pageviews === 4 && product.heatmap.clicks.length === 5;
     },
     { timeoutMs: 30_000, everyMs: 300 },
   );
   await waitFor("the error incident", async () => {
-    const { incidents } = await (await fetch(`${collector.url}/v1/incidents?site=demo`)).json();
+    const { incidents } = await (await fetch(`${run.collector.url}/v1/incidents?site=demo`)).json();
     return incidents.some((i) => i.message_id);
   });
 
@@ -101,7 +87,7 @@ test("the dashboard shows what a scripted visit sent, and no typed text is store
   const dash = await context.newPage();
   await dash.setViewportSize({ width: 1280, height: 900 });
   const dashProblems = watchProblems(dash);
-  await dash.goto(`${collector.url}/dashboard/?page=/product`);
+  await dash.goto(`${run.collector.url}/dashboard/?page=/product`);
   await dash.waitForFunction(() => document.querySelector("#heat-canvas")?.dataset.points === "5");
   // The page in the heatmap grows after load, as it did for the visitor; the clicks are placed
   // again once it has.
@@ -140,14 +126,14 @@ test("the dashboard shows what a scripted visit sent, and no typed text is store
   assert.ok(heat.alpha > 0, "the canvas is drawn there");
 
   // Viewing the dashboard (and the page inside its heatmap) tracked nothing.
-  const after = await (await fetch(`${collector.url}/v1/stats?site=demo`)).json();
+  const after = await (await fetch(`${run.collector.url}/v1/stats?site=demo`)).json();
   assert.equal(after.totals.pageviews, 4);
 
   // No typed text anywhere: DynamoDB, S3, the SNS messages.
-  const alerts = JSON.stringify(await drainAlerts(emulator));
+  const alerts = JSON.stringify(await drainAlerts(run.emulator));
   assert.match(alerts, /Checkout service unavailable/, "the alert itself did arrive");
-  const stored = [JSON.stringify(await scanAll(emulator)), alerts];
-  for (const key of await s3Keys(emulator)) stored.push(await s3Text(emulator, key));
+  const stored = [JSON.stringify(await scanAll(run.emulator)), alerts];
+  for (const key of await s3Keys(run.emulator)) stored.push(await s3Text(run.emulator, key));
   for (const typed of TYPED) {
     for (const where of stored) assert.ok(!where.includes(typed), `"${typed}" was stored`);
   }

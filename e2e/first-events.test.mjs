@@ -1,28 +1,13 @@
 // The foundation's proof: a real page in headless Chromium → the Rust/wasm tracker → the Rust
-// collector in workerd (wrangler dev) → its queue → DynamoDB on the emulator, read back with
+// collector in workerd (wrangler dev) → its queue → DynamoDB on the run.emulator, read back with
 // the AWS SDK.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { startCollector } from "../scripts/lib/collector.mjs";
-import { startEmulator } from "../scripts/lib/emulator.mjs";
-import { launchChromium, watchProblems } from "./lib/browser.mjs";
+import { test } from "node:test";
+import { watchProblems } from "./lib/browser.mjs";
 import { partition, sessionEvents } from "./lib/stores.mjs";
+import { stack } from "./lib/stack.mjs";
 
-let emulator;
-let collector;
-let browser;
-
-before(async () => {
-  emulator = await startEmulator();
-  collector = await startCollector(emulator);
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await collector?.stop();
-  await emulator?.stop();
-});
+const run = stack({ browser: true });
 
 /**
  * Clicks `selector` at `at` (px inside it) and returns where the tracker should place the
@@ -59,9 +44,9 @@ function near(actual, expected, tolerance, what) {
 }
 
 test("a pageview and two clicks (and the view's dwell and scroll) reach DynamoDB, once each", async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const page = await run.browser.newPage({ viewport: { width: 1280, height: 720 } });
   const problems = watchProblems(page);
-  await page.goto(`${collector.url}/`);
+  await page.goto(`${run.collector.url}/`);
   await page.waitForFunction(() => window.spoor && window.spoor.ready);
   const sid = await page.evaluate(() => window.spoor.sessionId());
 
@@ -75,7 +60,7 @@ test("a pageview and two clicks (and the view's dwell and scroll) reach DynamoDB
   // Leaving the page reports its dwell time and scroll depth, and hands the queued batch to
   // sendBeacon.
   await page.goto("about:blank");
-  const items = await sessionEvents(emulator, "demo", sid, 6);
+  const items = await sessionEvents(run.emulator, "demo", sid, 6);
   await page.close();
 
   // The add-to-cart button is also a no-code custom event (data-spoor-event).
@@ -98,7 +83,7 @@ test("a pageview and two clicks (and the view's dwell and scroll) reach DynamoDB
   assert.equal(first.tag, "a");
   assert.equal(first.sel, "#shop-now");
   assert.equal(first.txt, "Shop now");
-  assert.equal(first.href, `${collector.url}/#products`);
+  assert.equal(first.href, `${run.collector.url}/#products`);
   assert.equal(second.tag, "button");
   assert.equal(second.sel, "#products>article:nth-of-type(2)>button");
   assert.equal(second.txt, "Add to cart");
@@ -115,6 +100,6 @@ test("a pageview and two clicks (and the view's dwell and scroll) reach DynamoDB
   }
 
   // Nothing arrives twice: the partition holds exactly these six, even a moment later.
-  assert.equal((await partition(emulator, `S#demo#${sid}`)).length, 6);
+  assert.equal((await partition(run.emulator, `S#demo#${sid}`)).length, 6);
   assert.deepEqual(problems, [], "the tracker caused no errors or warnings in the page");
 });

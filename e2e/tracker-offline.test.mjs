@@ -1,35 +1,20 @@
 // Offline and back: the visitor loses the network, clicks and scrolls, closes the tab; later,
 // online again, opens the site: the next page sends what the closed one kept, exactly once.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { startCollector } from "../scripts/lib/collector.mjs";
-import { startEmulator } from "../scripts/lib/emulator.mjs";
+import { test } from "node:test";
 import { waitFor } from "../scripts/lib/ports.mjs";
-import { frames, launchChromium, setVisible, trackerReady } from "./lib/browser.mjs";
+import { frames, setVisible, trackerReady } from "./lib/browser.mjs";
 import { partition } from "./lib/stores.mjs";
+import { stack } from "./lib/stack.mjs";
 
-let emulator;
-let collector;
-let browser;
-
-before(async () => {
-  emulator = await startEmulator();
-  collector = await startCollector(emulator);
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await collector?.stop();
-  await emulator?.stop();
-});
+const run = stack({ browser: true });
 
 const today = () => new Date().toISOString().slice(0, 10);
 
 test("events made offline in a closed tab arrive with the next page, once", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const context = await run.browser.newContext({ viewport: { width: 1280, height: 720 } });
   const page = await context.newPage();
-  await page.goto(`${collector.url}/product`);
+  await page.goto(`${run.collector.url}/product`);
   const sid = await trackerReady(page);
   await context.setOffline(true);
   await page.click("#add");
@@ -44,18 +29,18 @@ test("events made offline in a closed tab arrive with the next page, once", asyn
   assert.ok(kept && kept.includes("cart_add"), "the batch waits in the offline store");
   await page.goto("about:blank"); // leaving runs the page's pagehide, still offline
   await page.close();
-  assert.equal((await partition(emulator, `S#demo#${sid}`)).length, 0, "nothing arrived yet");
+  assert.equal((await partition(run.emulator, `S#demo#${sid}`)).length, 0, "nothing arrived yet");
 
   await context.setOffline(false);
   const next = await context.newPage(); // a new tab: a new session, same site
-  await next.goto(`${collector.url}/`);
+  await next.goto(`${run.collector.url}/`);
   const nextSid = await trackerReady(next);
   assert.notEqual(nextSid, sid);
 
   const items = await waitFor(
     "the closed tab's events",
     async () => {
-      const all = await partition(emulator, `S#demo#${sid}`);
+      const all = await partition(run.emulator, `S#demo#${sid}`);
       return all.filter((i) => i.k === "custom").length === 2 && all;
     },
     { timeoutMs: 30_000, everyMs: 300 },
@@ -66,7 +51,7 @@ test("events made offline in a closed tab arrive with the next page, once", asyn
   await next.close({ runBeforeUnload: true });
 
   const product = await waitFor("the aggregates", async () => {
-    const rows = await partition(emulator, `A#demo#${today()}`);
+    const rows = await partition(run.emulator, `A#demo#${today()}`);
     return rows.find((r) => r.path === "/product");
   });
   assert.equal(product.pageviews, 1);

@@ -3,35 +3,20 @@
 // no-code custom event; a tab switch; navigation to another page and inside a single-page app;
 // closing the tab. Every event arrives, and every count is counted exactly once.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { startCollector } from "../scripts/lib/collector.mjs";
-import { startEmulator } from "../scripts/lib/emulator.mjs";
+import { test } from "node:test";
 import { waitFor } from "../scripts/lib/ports.mjs";
-import { frames, launchChromium, setVisible, trackerReady, watchProblems } from "./lib/browser.mjs";
+import { frames, setVisible, trackerReady, watchProblems } from "./lib/browser.mjs";
 import { partition } from "./lib/stores.mjs";
+import { stack } from "./lib/stack.mjs";
 
-let emulator;
-let collector;
-let browser;
-
-before(async () => {
-  emulator = await startEmulator();
-  collector = await startCollector(emulator);
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await collector?.stop();
-  await emulator?.stop();
-});
+const run = stack({ browser: true });
 
 const today = () => new Date().toISOString().slice(0, 10);
 
 test("a whole visit arrives, each event once and each count once", async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const page = await run.browser.newPage({ viewport: { width: 1280, height: 720 } });
   const problems = watchProblems(page);
-  await page.goto(`${collector.url}/product`);
+  await page.goto(`${run.collector.url}/product`);
   const sid = await trackerReady(page);
   await page.waitForFunction(() => document.documentElement.dataset.grown === "yes");
 
@@ -52,7 +37,7 @@ test("a whole visit arrives, each event once and each count once", async () => {
   const items = await waitFor(
     "the visit's events in DynamoDB",
     async () => {
-      const all = await partition(emulator, `S#demo#${sid}`);
+      const all = await partition(run.emulator, `S#demo#${sid}`);
       const views = all.filter((i) => i.k === "pageview").map((i) => i.url);
       const dwellOnApp = all.some((i) => i.k === "dwell" && i.url === "/app?view=returns");
       return views.length === 3 && dwellOnApp && all;
@@ -68,7 +53,7 @@ test("a whole visit arrives, each event once and each count once", async () => {
   const clicks = of("click", "/product");
   assert.equal(clicks.length, 5, "add, notify ×3, the link to the orders page");
   const link = clicks.find((c) => c.tag === "a");
-  assert.equal(link.href, `${collector.url}/app`);
+  assert.equal(link.href, `${run.collector.url}/app`);
   assert.equal(link.dead, false, "a navigation answers a click");
   const notify = clicks.filter((c) => c.sel === "#notify").sort((a, b) => a.ts - b.ts);
   assert.deepEqual(notify.map((c) => c.rage), [false, false, true], "the third quick click is rage");
@@ -90,7 +75,7 @@ test("a whole visit arrives, each event once and each count once", async () => {
 
   // Counted once, whatever was delivered twice (a beacon and a fetch of the same batch).
   const pages = await waitFor("the aggregates", async () => {
-    const rows = await partition(emulator, `A#demo#${today()}`);
+    const rows = await partition(run.emulator, `A#demo#${today()}`);
     const byPath = Object.fromEntries(rows.map((r) => [r.path, r]));
     return byPath["/app"]?.pageviews === 2 && byPath;
   });
@@ -102,7 +87,7 @@ test("a whole visit arrives, each event once and each count once", async () => {
   assert.equal(product.custom_events, 1);
   for (const m of [25, 50, 75, 90, 100]) assert.equal(product[`scroll_${m}`], 1, `scroll_${m}`);
   assert.equal(pages["/app"].pageviews, 2);
-  const [counter] = await partition(emulator, "C#demo");
+  const [counter] = await partition(run.emulator, "C#demo");
   assert.equal(counter.visitor_count, 1);
   assert.equal(counter.pageviews, 3);
   assert.deepEqual(problems, [], "the tracker caused no errors or warnings in the page");
