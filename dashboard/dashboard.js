@@ -53,15 +53,24 @@ async function load() {
   showError(null);
   try {
     const range = { from: state.from, to: state.to };
-    const [count, stats, incidents] = await Promise.all([
+    const [count, stats, incidents, status] = await Promise.all([
       api("/v1/count"),
       api("/v1/stats", range),
       api("/v1/incidents", range),
+      fetch("/status").then((r) => r.json()),
     ]);
+    // The server side: each backend service's incidents (and the collector's own).
+    const services = await Promise.all(
+      (status.log_services || []).map((service) =>
+        api("/v1/incidents", { ...range, service }).then((r) => r.incidents, () => []),
+      ),
+    );
     renderCounters(count, stats);
     renderDays(stats.days);
     renderPages(stats.pages);
-    renderIncidents(incidents.incidents);
+    renderIncidents(
+      [...incidents.incidents, ...services.flat()].sort((a, b) => b.window_start - a.window_start),
+    );
     const page = state.page && stats.pages.some((p) => p.path === state.page)
       ? state.page
       : stats.pages[0]?.path;
@@ -327,9 +336,18 @@ function renderIncidents(incidents) {
     li.innerHTML = `<b class="badge"></b> <span class="message"></span>
       <small><span class="where"></span> · ×<span class="count"></span> · <time></time>
       <span class="alerted"></span></small>`;
-    li.querySelector(".badge").textContent = i.kind === "rage_clicks" ? "rage" : "error";
+    const badges = { rage_clicks: "rage", server_error: "server", traffic_surge: "surge", traffic_drop: "drop" };
+    li.querySelector(".badge").textContent = badges[i.kind] || "error";
     li.querySelector(".message").textContent = i.message;
-    li.querySelector(".where").textContent = i.path;
+    li.querySelector(".where").textContent = [i.service, i.path].filter(Boolean).join(" ");
+    if (i.session_id) {
+      const link = document.createElement("button");
+      link.className = "link";
+      link.type = "button";
+      link.textContent = "session";
+      link.addEventListener("click", () => showSession(i.session_id));
+      li.querySelector("small").append(" · ", link);
+    }
     li.querySelector(".count").textContent = i.count ?? i.alert_count ?? 1;
     li.querySelector("time").textContent = new Date(i.window_start).toLocaleString();
     li.querySelector(".alerted").textContent = i.message_id ? "· alert sent" : "";
@@ -367,7 +385,11 @@ async function live() {
       li.querySelector("b").textContent = e.k;
       li.querySelector("code").textContent = e.url;
       li.querySelector("span").textContent = describe(e);
-      li.className = e.k;
+      li.className = `${e.k} selectable`;
+      li.tabIndex = 0;
+      li.title = `session ${e.sid}`;
+      li.addEventListener("click", () => showSession(e.sid));
+      li.addEventListener("keydown", (k) => k.key === "Enter" && showSession(e.sid));
       list.appendChild(li);
     }
     $("#live-state").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -375,6 +397,41 @@ async function live() {
     $("#live-state").textContent = `not updating: ${e.message}`;
   }
 }
+
+/** One session's page events and the server logs that carry its id, on one timeline. */
+async function showSession(sid) {
+  try {
+    const { events, logs } = await api("/v1/session", { sid });
+    const items = [
+      ...events.map((e) => ({ at: e.at, side: "page", what: e.k, text: `${e.url} ${describe(e)}` })),
+      ...logs.map((l) => ({
+        at: l.ts,
+        side: l.service,
+        what: l.level,
+        text: `${l.http ? `${l.http.method} ${l.http.path} ${l.http.status} · ` : ""}${l.message}`,
+      })),
+    ].sort((a, b) => a.at - b.at);
+    const list = $("#session");
+    list.innerHTML = "";
+    for (const i of items) {
+      const li = document.createElement("li");
+      li.className = i.side === "page" ? "page" : "server";
+      li.innerHTML = `<time></time> <b></b> <span class="side"></span> <span class="text"></span>`;
+      li.querySelector("time").textContent = new Date(i.at).toLocaleTimeString();
+      li.querySelector("b").textContent = i.what;
+      li.querySelector(".side").textContent = i.side;
+      li.querySelector(".text").textContent = i.text;
+      list.appendChild(li);
+    }
+    $("#session-id").textContent = sid;
+    $("#session-card").hidden = false;
+    $("#session-card").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  } catch (e) {
+    showError(e);
+  }
+}
+
+$("#session-close").addEventListener("click", () => ($("#session-card").hidden = true));
 
 $("#controls").addEventListener("submit", (e) => {
   e.preventDefault();

@@ -10,14 +10,20 @@ use wire::EventData;
 
 use crate::aggregates::{self, Aggregates};
 use crate::ingest::Envelope;
+use crate::logs::{self, LogBatch, LogRecord, Rule, Severity};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
-    /// `browser_error` or `rage_clicks`.
+    /// `browser_error`, `rage_clicks`, `server_error`, `traffic_surge` or `traffic_drop`.
     pub kind: &'static str,
     /// `LOW`, `MEDIUM` or `CRITICAL`.
     pub severity: &'static str,
-    pub site: String,
+    /// The site it concerns (browser incidents, traffic)…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// …or the backend service (server logs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     pub path: String,
     pub message: String,
     /// Occurrences counted in this batch (errors) or so far in the window (rage clicks).
@@ -26,6 +32,28 @@ pub struct Alert {
     pub window_start: i64,
     /// Same incident, same fingerprint: what de-duplicates alerts.
     pub fingerprint: String,
+}
+
+impl Alert {
+    /// The site or service: where its incident is listed (`I#<source>`).
+    pub fn source(&self) -> &str {
+        self.site
+            .as_deref()
+            .or(self.service.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The SNS message attributes subscribers filter on.
+    pub fn attributes(&self) -> Vec<(&'static str, &str)> {
+        let mut a = vec![("kind", self.kind), ("severity", self.severity)];
+        if let Some(site) = &self.site {
+            a.push(("site", site));
+        }
+        if let Some(service) = &self.service {
+            a.push(("service", service));
+        }
+        a
+    }
 }
 
 /// Normalises an error message so that one bug is one incident: numbers, quoted strings and
@@ -86,12 +114,53 @@ pub fn browser_errors(env: &Envelope, window_ms: i64) -> Vec<Alert> {
             .or_insert_with(|| Alert {
                 kind: "browser_error",
                 severity: "MEDIUM",
-                site: env.batch.site.clone(),
+                site: Some(env.batch.site.clone()),
+                service: None,
                 path: aggregates::page_path(&e.url).to_string(),
                 message: err.msg.chars().take(500).collect(),
                 count: 1,
                 window_start,
                 fingerprint: fp,
+            });
+    }
+    found.into_values().collect()
+}
+
+/// Server-side incidents of a log batch: its error records grouped by fingerprint (service +
+/// normalised message) and window, each with its count, highest severity and first record.
+pub fn server_errors<'a>(
+    batch: &'a LogBatch,
+    rules: &[Rule],
+    window_ms: i64,
+) -> Vec<(Alert, &'a LogRecord)> {
+    let mut found: BTreeMap<(String, i64), (Alert, &LogRecord)> = BTreeMap::new();
+    for r in batch.records.iter().filter(|r| logs::is_incident(r)) {
+        let severity = logs::classify(r, rules).unwrap_or(Severity::Medium);
+        let window_start = r.ts - r.ts.rem_euclid(window_ms);
+        let fp = fingerprint(&["server_error", &batch.service, &normalise(&r.message)]);
+        found
+            .entry((fp.clone(), window_start))
+            .and_modify(|(a, _)| {
+                a.count += 1;
+                if severity.as_str() == "CRITICAL"
+                    || (severity.as_str() == "MEDIUM" && a.severity == "LOW")
+                {
+                    a.severity = severity.as_str();
+                }
+            })
+            .or_insert_with(|| {
+                let alert = Alert {
+                    kind: "server_error",
+                    severity: severity.as_str(),
+                    site: None,
+                    service: Some(batch.service.clone()),
+                    path: r.http.as_ref().map(|h| h.path.clone()).unwrap_or_default(),
+                    message: r.message.chars().take(500).collect(),
+                    count: 1,
+                    window_start,
+                    fingerprint: fp,
+                };
+                (alert, r)
             });
     }
     found.into_values().collect()
@@ -105,7 +174,8 @@ pub fn rage_bursts(site: &str, agg: &Aggregates) -> Vec<Alert> {
         .map(|((path, window_start), n)| Alert {
             kind: "rage_clicks",
             severity: "LOW",
-            site: site.to_string(),
+            site: Some(site.to_string()),
+            service: None,
             path: path.clone(),
             message: format!("rage clicks on {path}"),
             count: *n,
@@ -167,6 +237,35 @@ mod tests {
         assert_eq!(alerts[0].fingerprint, alerts[1].fingerprint);
         assert_ne!(alerts[0].window_start, alerts[1].window_start);
         assert_eq!(alerts[0].window_start % 600_000, 0);
+    }
+
+    #[test]
+    fn repeated_server_errors_are_one_incident_per_window() {
+        let body: Vec<serde_json::Value> = (0..5)
+            .map(|i| json!({"ts": NOW - 1000, "level": "ERROR", "service": "api",
+                            "message": format!("order {i} failed"), "trace_id": format!("t{i}")}))
+            .chain([json!({"ts": NOW - 1000, "level": "INFO", "service": "api", "message": "ok"}),
+                    json!({"ts": NOW - 900, "level": "FATAL", "service": "api", "message": "order 9 failed"})])
+            .collect();
+        let batches = logs::parse(&serde_json::to_vec(&body).unwrap(), "api", NOW).unwrap();
+        let found = server_errors(&batches[0], &[], 600_000);
+        assert_eq!(found.len(), 1);
+        let (alert, first) = &found[0];
+        assert_eq!(
+            (alert.count, alert.severity, alert.kind),
+            (6, "CRITICAL", "server_error")
+        );
+        assert_eq!(alert.service.as_deref(), Some("api"));
+        assert_eq!(alert.source(), "api");
+        assert_eq!(first.trace_id.as_deref(), Some("t0"));
+        assert_eq!(
+            alert.attributes(),
+            vec![
+                ("kind", "server_error"),
+                ("severity", "CRITICAL"),
+                ("service", "api")
+            ]
+        );
     }
 
     #[test]

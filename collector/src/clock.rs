@@ -41,6 +41,13 @@ pub fn utc_date_hour(ms: i64) -> (String, u32) {
     (format!("{y:04}-{m:02}-{d:02}"), hour)
 }
 
+/// `yyyy-mm-ddThh:mmZ` of an epoch time in ms (for messages people read).
+pub fn iso_minute(ms: i64) -> String {
+    let (date, hour) = utc_date_hour(ms);
+    let minute = ms.div_euclid(60_000).rem_euclid(60);
+    format!("{date}T{hour:02}:{minute:02}Z")
+}
+
 /// Days since 1970-01-01 of the UTC day holding `ms`.
 pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(86_400_000)
@@ -111,6 +118,14 @@ mod tests {
         assert_eq!(utc_date_hour(951_782_400_000), ("2000-02-29".into(), 0));
         assert_eq!(utc_date_hour(-1), ("1969-12-31".into(), 23));
         assert_eq!(utc_date_hour(4_102_444_799_000), ("2099-12-31".into(), 23));
+    }
+
+    #[test]
+    fn minutes() {
+        assert_eq!(
+            iso_minute(1_763_791_200_000 + 65 * 60_000),
+            "2025-11-22T07:05Z"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
+use crate::logs::{self, Rule};
 
 #[derive(Clone, PartialEq)]
 pub struct Config {
@@ -24,6 +25,25 @@ pub struct Config {
     pub alert_window_ms: i64,
     /// Rage clicks on one page within one window that make an alert.
     pub rage_alert_threshold: u64,
+    /// API keys of the services allowed to send logs (`LOG_KEYS`, a secret): service → key.
+    pub log_keys: BTreeMap<String, String>,
+    /// Rules raising the severity of log records (`SEVERITY_RULES`).
+    pub severity_rules: Vec<Rule>,
+    /// Which of its own requests the collector logs.
+    pub log_requests: LogRequests,
+    /// Traffic windows (ms), and what makes a surge: at least `surge_min` events and
+    /// `surge_factor` times the baseline.
+    pub surge_window_ms: i64,
+    pub surge_factor: f64,
+    pub surge_min: u64,
+}
+
+/// `LOG_REQUESTS`: `all` (default), `errors` (4xx and 5xx only) or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRequests {
+    All,
+    Errors,
+    Off,
 }
 
 #[derive(Clone, PartialEq)]
@@ -57,6 +77,10 @@ impl std::fmt::Debug for Config {
             .field("retention_days", &self.retention_days)
             .field("alert_window_ms", &self.alert_window_ms)
             .field("rage_alert_threshold", &self.rage_alert_threshold)
+            .field("log_services", &self.log_keys.keys().collect::<Vec<_>>())
+            .field("severity_rules", &self.severity_rules)
+            .field("log_requests", &self.log_requests)
+            .field("surge_window_ms", &self.surge_window_ms)
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +88,9 @@ impl std::fmt::Debug for Config {
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 pub const DEFAULT_ALERT_WINDOW_MINUTES: u32 = 10;
 pub const DEFAULT_RAGE_ALERT_THRESHOLD: u32 = 5;
+pub const DEFAULT_SURGE_WINDOW_MINUTES: u32 = 5;
+pub const DEFAULT_SURGE_FACTOR: f64 = 3.0;
+pub const DEFAULT_SURGE_MIN_EVENTS: u32 = 50;
 const MIN_IP_HASH_KEY: usize = 16;
 
 impl Config {
@@ -117,7 +144,53 @@ impl Config {
                 "RAGE_ALERT_THRESHOLD",
                 DEFAULT_RAGE_ALERT_THRESHOLD,
             )?),
+            log_keys: match get("LOG_KEYS").filter(|v| !v.trim().is_empty()) {
+                None => BTreeMap::new(),
+                Some(json) => serde_json::from_str(&json).map_err(|_| {
+                    // Never echo a secret in an error.
+                    Error::Config("LOG_KEYS must be a JSON object of service → key".into())
+                })?,
+            },
+            severity_rules: logs::rules(get("SEVERITY_RULES").as_deref())?,
+            log_requests: match get("LOG_REQUESTS").as_deref() {
+                None | Some("all") => LogRequests::All,
+                Some("errors") => LogRequests::Errors,
+                Some("off") => LogRequests::Off,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "LOG_REQUESTS must be all, errors or off, not {other:?}"
+                    )))
+                }
+            },
+            surge_window_ms: i64::from(positive(
+                "SURGE_WINDOW_MINUTES",
+                DEFAULT_SURGE_WINDOW_MINUTES,
+            )?) * 60_000,
+            surge_factor: match get("SURGE_FACTOR") {
+                None => DEFAULT_SURGE_FACTOR,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|f: &f64| *f > 1.0)
+                    .ok_or_else(|| {
+                        Error::Config(format!("SURGE_FACTOR must be a number above 1, not {v:?}"))
+                    })?,
+            },
+            surge_min: u64::from(positive("SURGE_MIN_EVENTS", DEFAULT_SURGE_MIN_EVENTS)?),
         })
+    }
+
+    /// The service whose API key is `key`, if any. Every configured key is compared, each in
+    /// constant time, so the answer's timing tells nothing about the keys.
+    pub fn log_service(&self, key: &str) -> Option<&str> {
+        let mut found = None;
+        for (service, k) in &self.log_keys {
+            if constant_time_eq(k.as_bytes(), key.as_bytes()) {
+                found = Some(service.as_str());
+            }
+        }
+        found
     }
 
     /// Whether `site` is configured, and a page at `origin` may send for it. Requests without an
@@ -134,6 +207,14 @@ impl Config {
             _ => Ok(()),
         }
     }
+}
+
+/// Compares without stopping at the first difference (only the length may show).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -197,6 +278,45 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("very-secret"));
         assert!(!shown.contains("hash-key"));
+    }
+
+    #[test]
+    fn keys_identify_their_service() {
+        let c =
+            Config::from_lookup(vars(&[("LOG_KEYS", r#"{"a": "key-a", "b": "key-b"}"#)])).unwrap();
+        assert_eq!(c.log_service("key-b"), Some("b"));
+        assert_eq!(c.log_service("key-c"), None);
+        assert_eq!(c.log_service(""), None);
+        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
+    }
+
+    #[test]
+    fn log_keys_rules_and_surges() {
+        let c = Config::from_lookup(vars(&[
+            ("LOG_KEYS", r#"{"shop-api": "k-123"}"#),
+            (
+                "SEVERITY_RULES",
+                r#"[{"contains": "payment", "severity": "CRITICAL"}]"#,
+            ),
+            ("LOG_REQUESTS", "errors"),
+            ("SURGE_WINDOW_MINUTES", "60"),
+            ("SURGE_FACTOR", "2.5"),
+        ]))
+        .unwrap();
+        assert_eq!(c.log_keys["shop-api"], "k-123");
+        assert_eq!(c.severity_rules.len(), 1);
+        assert_eq!(c.log_requests, LogRequests::Errors);
+        assert_eq!(
+            (c.surge_window_ms, c.surge_factor, c.surge_min),
+            (3_600_000, 2.5, 50)
+        );
+        assert!(!format!("{c:?}").contains("k-123"), "keys stay secret");
+        let err = Config::from_lookup(vars(&[("LOG_KEYS", "k-123")])).unwrap_err();
+        assert!(!err.to_string().contains("k-123"));
+        assert!(Config::from_lookup(vars(&[("SURGE_FACTOR", "0.5")])).is_err());
+        assert!(Config::from_lookup(vars(&[("LOG_REQUESTS", "some")])).is_err());
+        let d = Config::from_lookup(vars(&[])).unwrap();
+        assert!(d.log_keys.is_empty() && d.log_requests == LogRequests::All);
     }
 
     #[test]

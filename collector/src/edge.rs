@@ -1,8 +1,9 @@
 //! The Worker's entry points: a thin layer of Workers-runtime calls over the plain modules.
 //!
-//! `fetch` answers HTTP (static files are served by the runtime's assets layer before we are
-//! called, see wrangler.toml); `queue` consumes accepted batches and writes them, and consumes
-//! the dead-letter queue into the AWS dead-letter store.
+//! `fetch` answers HTTP: the API, and every other path from the static assets, logging each
+//! request like any backend would; `queue` consumes accepted work (tracker batches, log
+//! batches) and writes it, and the dead-letter queue into the AWS dead-letter store;
+//! `scheduled` checks each site's traffic for surges and drops.
 
 use std::collections::BTreeMap;
 
@@ -15,12 +16,13 @@ use worker::{
 use crate::aws::sqs::Sqs;
 use crate::aws::Aws;
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, LogRequests};
 use crate::enrich::{self, RequestFacts};
 use crate::error::{Error, Result};
-use crate::ingest::{self, Envelope};
+use crate::ingest;
+use crate::logs::{self, Http, Level, LogBatch, LogRecord};
 use crate::reads;
-use crate::store::Stores;
+use crate::store::{Stores, Work};
 
 /// Queue binding that buffers accepted batches between `fetch` and `queue`.
 const QUEUE: &str = "EVENTS";
@@ -47,6 +49,8 @@ fn config(env: &Env) -> Result<Config> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let started = clock::now_ms();
+    let (method, path) = (req.method(), req.path());
     let resp = match route(req, &env, &ctx).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -56,24 +60,170 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             json(e.status(), &e.to_json())?
         }
     };
-    cors(resp)
+    log_request(&env, &ctx, &method, &path, resp.status_code(), started);
+    if path.starts_with("/v1/") || path == "/status" {
+        cors(resp)
+    } else {
+        Ok(resp)
+    }
+}
+
+/// Logs the request like a backend's access log (method, path, status, processing time), as
+/// service `collector`, through the same path as any service's logs — after the response.
+fn log_request(env: &Env, ctx: &Context, method: &Method, path: &str, status: u16, started: i64) {
+    let Ok(config) = config(env) else {
+        return;
+    };
+    let wanted = match config.log_requests {
+        LogRequests::All => true,
+        LogRequests::Errors => status >= 400,
+        LogRequests::Off => false,
+    };
+    let Ok(queue) = env.queue(QUEUE) else {
+        return;
+    };
+    if !wanted {
+        return;
+    }
+    let level = match status {
+        500.. => Level::Error,
+        400.. => Level::Warn,
+        _ => Level::Info,
+    };
+    let record = LogRecord {
+        ts: started,
+        level,
+        service: "collector".into(),
+        message: format!("{method} {path} {status}"),
+        trace_id: None,
+        session_id: None,
+        http: Some(Http {
+            method: method.to_string(),
+            path: path.chars().take(2048).collect(),
+            status,
+            duration_ms: (clock::now_ms() - started).max(0) as f64,
+        }),
+        attrs: Default::default(),
+    };
+    let batch = LogBatch {
+        // One record: its time and a random part name it, once; a redelivery keeps the name.
+        id: format!(
+            "req-{started}-{:08x}",
+            (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+        ),
+        received: started,
+        service: "collector".into(),
+        records: vec![record],
+    };
+    ctx.wait_until(async move {
+        if let Ok(message) = serde_json::to_string(&Work::Logs(batch)) {
+            let _ = queue.send(message).await;
+        }
+    });
 }
 
 async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let path = req.path();
     match (req.method(), path.as_str()) {
         (Method::Post, "/v1/events") => events(req, env, ctx).await,
+        (Method::Post, "/v1/logs") => logs(req, env, ctx).await,
         (Method::Options, p) if p.starts_with("/v1/") => Ok(Response::empty()?.with_status(204)),
-        (Method::Get, "/v1/count" | "/v1/stats" | "/v1/incidents" | "/v1/live") => {
+        (Method::Get, "/v1/count" | "/v1/stats" | "/v1/incidents" | "/v1/live" | "/v1/session") => {
             read(&req, env, &path).await
         }
         (Method::Get, "/status") => status(env).await,
-        (
-            _,
-            "/v1/events" | "/v1/count" | "/v1/stats" | "/v1/incidents" | "/v1/live" | "/status",
-        ) => Err(Error::MethodNotAllowed),
-        _ => Err(Error::NotFound),
+        (_, p) if p.starts_with("/v1/") || p == "/status" => Err(if known(p) {
+            Error::MethodNotAllowed
+        } else {
+            Error::NotFound
+        }),
+        // Everything else is a static file (the demo shop, the dashboard, the tracker).
+        _ => Ok(env.assets("ASSETS")?.fetch_request(req).await?),
     }
+}
+
+fn known(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/events"
+            | "/v1/logs"
+            | "/v1/count"
+            | "/v1/stats"
+            | "/v1/incidents"
+            | "/v1/live"
+            | "/v1/session"
+            | "/status"
+    )
+}
+
+/// `POST /v1/logs`: a service's structured logs, authenticated by its API key
+/// (`Authorization: Bearer <key>`), validated whole, queued, answered 202.
+async fn logs(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+    let config = config(env)?;
+    let headers = req.headers();
+    let key = headers
+        .get("authorization")?
+        .and_then(|a| a.strip_prefix("Bearer ").map(str::to_string))
+        .unwrap_or_default();
+    let service = config
+        .log_service(key.trim())
+        .ok_or(Error::Unauthorized)?
+        .to_string();
+    let content_type = headers.get("content-type")?.unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(
+        essence.as_str(),
+        "application/json" | "application/x-ndjson" | "text/plain"
+    ) {
+        return Err(Error::UnsupportedMediaType);
+    }
+    let declared: Option<usize> = headers.get("content-length")?.and_then(|l| l.parse().ok());
+    if declared.is_some_and(|l| l > logs::MAX_BODY) {
+        return Err(Error::TooLarge {
+            limit: logs::MAX_BODY,
+        });
+    }
+    let batches = logs::parse(&req.bytes().await?, &service, clock::now_ms())?;
+    let accepted: usize = batches.iter().map(|b| b.records.len()).sum();
+    hand_over(
+        env,
+        ctx,
+        &config,
+        batches.into_iter().map(Work::Logs).collect(),
+    )
+    .await?;
+    Ok(json(202, &json!({ "accepted": accepted }).to_string())?)
+}
+
+/// Queues accepted work as JSON text (plain to inspect in the dead-letter store, and free of
+/// the quirks of converting Rust values to JS objects). Without a queue binding, writes it
+/// after answering; a failure is logged, and the sender's resend (same ids) recovers it.
+async fn hand_over(env: &Env, ctx: &Context, config: &Config, work: Vec<Work>) -> Result<()> {
+    match env.queue(QUEUE) {
+        Ok(queue) => {
+            for w in &work {
+                let message =
+                    serde_json::to_string(w).map_err(|e| Error::Runtime(e.to_string()))?;
+                queue.send(message).await?;
+            }
+        }
+        Err(_) => {
+            let stores = Stores::new(config);
+            ctx.wait_until(async move {
+                for w in &work {
+                    if let Err(e) = stores.run(w).await {
+                        worker::console_error!("writing accepted work: {e}");
+                    }
+                }
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `POST /v1/events`: limit, validate the whole batch, enrich, hand it to the queue, answer 202.
@@ -113,26 +263,7 @@ async fn events(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> 
         envelope.received,
     );
     let accepted = envelope.batch.events.len();
-
-    match env.queue(QUEUE) {
-        // As JSON text: plain to inspect in the dead-letter store, and free of the quirks of
-        // converting Rust values to JS objects (maps, flattened fields).
-        Ok(queue) => {
-            let message =
-                serde_json::to_string(&envelope).map_err(|e| Error::Runtime(e.to_string()))?;
-            queue.send(message).await?
-        }
-        // Without a queue binding, write after answering; a failure is logged, and the
-        // browser's resend (same ids) is what recovers it.
-        Err(_) => {
-            let stores = Stores::new(&config);
-            ctx.wait_until(async move {
-                if let Err(e) = stores.write(&envelope).await {
-                    worker::console_error!("writing batch {}: {e}", envelope.batch.batch);
-                }
-            });
-        }
-    }
+    hand_over(env, ctx, &config, vec![Work::Events(Box::new(envelope))]).await?;
     Ok(json(202, &json!({ "accepted": accepted }).to_string())?)
 }
 
@@ -157,6 +288,17 @@ async fn read(req: &Request, env: &Env, path: &str) -> Result<Response> {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let stores = Stores::new(&config);
+    // Incidents may be asked for by service (`?service=`) instead of site.
+    if let (true, Some(service)) = (path == "/v1/incidents", query.get("service")) {
+        if !config.log_keys.contains_key(service) && service != "collector" {
+            return Err(Error::Forbidden(format!("unknown service {service:?}")));
+        }
+        let mut by_service = query.clone();
+        by_service.insert("site".into(), service.clone());
+        let range = reads::range(&by_service, clock::now_ms())?;
+        let body = reads::incidents(&stores.dynamodb, &range).await?;
+        return Ok(json(200, &body.to_string())?);
+    }
     let site = query.get("site").cloned().unwrap_or_default();
     if !config.sites.contains_key(&site) {
         return Err(if site.is_empty() {
@@ -179,6 +321,10 @@ async fn read(req: &Request, env: &Env, path: &str) -> Result<Response> {
                     .map_err(|_| Error::invalid("limit", "must be a whole number"))?,
             };
             reads::live(&stores.dynamodb, &site, limit, clock::now_ms()).await?
+        }
+        "/v1/session" => {
+            let sid = query.get("sid").map(String::as_str).unwrap_or_default();
+            reads::session(&stores.dynamodb, &site, sid).await?
         }
         _ => {
             let range = reads::range(&query, clock::now_ms())?;
@@ -232,6 +378,8 @@ async fn status(env: &Env) -> Result<Response> {
         "dynamodb": dynamodb,
         "s3": s3,
         "alerts": config.topic_arn.is_some(),
+        // Services whose logs are accepted (names only, never keys), and the collector itself.
+        "log_services": config.log_keys.keys().map(String::as_str).chain(["collector"]).collect::<Vec<_>>(),
         "dead_letters": dead_letters,
     });
     Ok(json(if ok { 200 } else { 503 }, &body.to_string())?)
@@ -264,8 +412,8 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
                 None => Err(Error::Config("DEAD_LETTER_QUEUE_URL is not set".into())),
             }
         } else {
-            match serde_json::from_str::<Envelope>(message.body()) {
-                Ok(envelope) => stores.write(&envelope).await.map(drop),
+            match serde_json::from_str::<Work>(message.body()) {
+                Ok(work) => stores.run(&work).await.map(drop),
                 Err(e) => Err(Error::Runtime(format!("unreadable queue message: {e}"))),
             }
         };
@@ -278,6 +426,22 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
         }
     }
     Ok(())
+}
+
+/// The cron trigger: each site's last traffic window against its baseline (one alert per
+/// surge or drop, guarded like every alert).
+#[event(scheduled)]
+async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    let Ok(config) = config(&env) else {
+        return worker::console_error!("scheduled: configuration is incomplete");
+    };
+    let stores = Stores::new(&config);
+    let now = event.schedule() as i64;
+    for site in config.sites.keys() {
+        if let Err(e) = stores.check_traffic(site, now).await {
+            worker::console_error!("traffic check of {site}: {e}");
+        }
+    }
 }
 
 fn json(status: u16, body: &str) -> worker::Result<Response> {

@@ -12,6 +12,8 @@ pub enum Error {
     TooLarge { limit: usize },
     #[error("content type must be text/plain or application/json")]
     UnsupportedMediaType,
+    #[error("a valid API key is required (Authorization: Bearer <key>)")]
+    Unauthorized,
     #[error("{0}")]
     Forbidden(String),
     #[error("no such route")]
@@ -57,6 +59,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::Invalid { .. } => 400,
+            Error::Unauthorized => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
@@ -76,6 +79,7 @@ impl Error {
             Error::Invalid { .. } => "invalid",
             Error::TooLarge { .. } => "too_large",
             Error::UnsupportedMediaType => "unsupported_media_type",
+            Error::Unauthorized => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
@@ -128,6 +132,7 @@ mod tests {
         assert_eq!(Error::TooLarge { limit: 1 }.status(), 413);
         assert_eq!(Error::UnsupportedMediaType.status(), 415);
         assert_eq!(Error::Forbidden("x".into()).status(), 403);
+        assert_eq!(Error::Unauthorized.status(), 401);
         assert_eq!(Error::NotFound.status(), 404);
         assert_eq!(Error::MethodNotAllowed.status(), 405);
         assert_eq!(Error::RateLimited.status(), 429);

@@ -13,9 +13,11 @@ pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod ingest;
+pub mod logs;
 pub mod reads;
 pub mod records;
 pub mod store;
+pub mod surge;
 pub mod ua;
 
 #[cfg(target_arch = "wasm32")]

@@ -245,7 +245,28 @@ fn attr_json(a: &Attr) -> Value {
     }
 }
 
-/// `/v1/incidents?site=`: the site's incidents in the range, newest first.
+/// `/v1/session?site=&sid=`: one browser session's events and the server logs that carry its
+/// session id, each in time order: what happened in the page, and behind it.
+pub async fn session(db: &DynamoDb, site: &str, sid: &str) -> Result<Value> {
+    if sid.is_empty() || sid.len() > 128 {
+        return Err(Error::invalid("sid", "required, at most 128 characters"));
+    }
+    let events: Vec<Value> = db
+        .query_partition(&format!("S#{site}#{sid}"))
+        .await?
+        .iter()
+        .map(live_event)
+        .collect();
+    let logs: Vec<Value> = db
+        .query_partition(&format!("G#{sid}"))
+        .await?
+        .iter()
+        .map(live_event)
+        .collect();
+    Ok(json!({ "site": site, "sid": sid, "events": events, "logs": logs }))
+}
+
+/// `/v1/incidents?site=` (or `?service=`): the incidents in the range, newest first.
 pub async fn incidents(db: &DynamoDb, r: &Range) -> Result<Value> {
     let start = r.from * 86_400_000;
     let end = (r.to + 1) * 86_400_000;

@@ -12,6 +12,8 @@ use crate::alerts::Alert;
 use crate::aws::dynamodb::{key, Attr, Item, Update, Write, TRANSACT_MAX};
 use crate::clock;
 use crate::ingest::Envelope;
+use crate::logs::{LogBatch, LogRecord};
+use crate::surge;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -130,6 +132,7 @@ pub fn counter_transactions(
     agg: &Aggregates,
     incidents: &[Alert],
     retention_days: u32,
+    traffic_window_ms: i64,
 ) -> Vec<Vec<Write>> {
     let site = &env.batch.site;
     let expires = Attr::n(expires_at(env, retention_days));
@@ -188,6 +191,18 @@ pub fn counter_transactions(
             set: vec![ttl()],
         });
     }
+    // The site's traffic in the window the batch arrived in, for surge detection.
+    updates.push(Update {
+        key: traffic_key(site, surge::window_start(env.received, traffic_window_ms)),
+        add: vec![("events".into(), env.batch.events.len() as u64)],
+        set: vec![ttl()],
+    });
+    guarded(&format!("D#{site}#{}", env.batch.batch), &expires, updates)
+}
+
+/// Updates in transactions of at most [`TRANSACT_MAX`] actions, each led by its own marker
+/// (`<marker>`/`-`, `-1`, `-2`…) that is put only if absent.
+fn guarded(marker_pk: &str, expires: &Attr, updates: Vec<Update>) -> Vec<Vec<Write>> {
     updates
         .chunks(TRANSACT_MAX - 1)
         .enumerate()
@@ -197,13 +212,104 @@ pub fn counter_transactions(
             } else {
                 format!("-{i}")
             };
-            let mut marker = key(format!("D#{site}#{}", env.batch.batch), sk);
+            let mut marker = key(marker_pk, sk);
             marker.insert("expires_at".into(), expires.clone());
             std::iter::once(Write::PutNew(marker))
                 .chain(chunk.iter().cloned().map(Write::Update))
                 .collect()
         })
         .collect()
+}
+
+/// A site's event count in one traffic window.
+pub fn traffic_key(site: &str, window_start: i64) -> Item {
+    key(format!("W#{site}"), surge::window_sort_key(window_start))
+}
+
+/// When items written for a log batch expire.
+pub fn log_expires_at(batch: &LogBatch, retention_days: u32) -> i64 {
+    (batch.received + i64::from(retention_days) * DAY_MS) / 1000
+}
+
+/// Where a log batch is kept in S3: `logs/service=<service>/dt=<yyyy-mm-dd>/<batch id>.ndjson`,
+/// dated by its first record (its own time: the same on a resend).
+pub fn log_s3_key(batch: &LogBatch) -> String {
+    let first = batch
+        .records
+        .iter()
+        .map(|r| r.ts)
+        .min()
+        .unwrap_or(batch.received);
+    let (date, _) = clock::utc_date_hour(first);
+    format!(
+        "logs/service={}/dt={date}/{}.ndjson",
+        batch.service, batch.id
+    )
+}
+
+/// The records as NDJSON, each with the collector's receive time.
+pub fn log_ndjson(batch: &LogBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in &batch.records {
+        if let Ok(Value::Object(mut m)) = serde_json::to_value(r) {
+            m.insert("rt".into(), batch.received.into());
+            let _ = serde_json::to_writer(&mut out, &m);
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// Records that carry a session id, kept under it (`G#<session id>`) so a browser session
+/// and its server logs can be read together.
+pub fn log_session_items(batch: &LogBatch, retention_days: u32) -> Vec<Item> {
+    let expires = log_expires_at(batch, retention_days);
+    batch
+        .records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let sid = r.session_id.as_ref()?;
+            let Some(Attr::M(mut item)) = Attr::from_json(&serde_json::to_value(r).ok()?) else {
+                return None;
+            };
+            item.insert("pk".into(), Attr::s(format!("G#{sid}")));
+            item.insert("sk".into(), Attr::s(format!("L#{}#{}#{i}", r.ts, batch.id)));
+            item.insert("expires_at".into(), Attr::n(expires));
+            Some(item)
+        })
+        .collect()
+}
+
+/// A log batch's incident counts, guarded by its marker (`D#log#<batch id>`): each incident
+/// (one per fingerprint and window) with the first of its records' details.
+pub fn log_counter_transactions(
+    batch: &LogBatch,
+    incidents: &[(Alert, &LogRecord)],
+    retention_days: u32,
+) -> Vec<Vec<Write>> {
+    let expires = Attr::n(log_expires_at(batch, retention_days));
+    let updates = incidents
+        .iter()
+        .map(|(alert, first)| {
+            let mut set = incident_fields(alert, &expires);
+            let level = serde_json::to_value(first.level).unwrap_or_default();
+            set.push(("level".into(), Attr::s(level.as_str().unwrap_or_default())));
+            set.push(("ts".into(), Attr::n(first.ts)));
+            if let Some(t) = &first.trace_id {
+                set.push(("trace_id".into(), Attr::s(t)));
+            }
+            if let Some(s) = &first.session_id {
+                set.push(("session_id".into(), Attr::s(s)));
+            }
+            Update {
+                key: incident_key(alert),
+                add: vec![("count".into(), alert.count)],
+                set,
+            }
+        })
+        .collect();
+    guarded(&format!("D#log#{}", batch.id), &expires, updates)
 }
 
 /// Counts a visitor the first time one of its batches with a pageview arrives: a marker per
@@ -234,7 +340,7 @@ pub fn rage_window_key(site: &str, path: &str, window_start: i64) -> Item {
 /// The incident an alert stands for, one per fingerprint and window, listed per site.
 pub fn incident_key(alert: &Alert) -> Item {
     key(
-        format!("I#{}", alert.site),
+        format!("I#{}", alert.source()),
         format!("{}#{}", alert.window_start, alert.fingerprint),
     )
 }
@@ -244,7 +350,15 @@ pub fn incident_fields(alert: &Alert, expires_at: &Attr) -> Vec<(String, Attr)> 
     vec![
         ("kind".into(), Attr::s(alert.kind)),
         ("severity".into(), Attr::s(alert.severity)),
-        ("site".into(), Attr::s(&alert.site)),
+        (
+            if alert.site.is_some() {
+                "site"
+            } else {
+                "service"
+            }
+            .into(),
+            Attr::s(alert.source()),
+        ),
         ("path".into(), Attr::s(&alert.path)),
         ("message".into(), Attr::s(&alert.message)),
         ("fingerprint".into(), Attr::s(&alert.fingerprint)),
@@ -380,7 +494,7 @@ mod tests {
         let env = envelope(NOW);
         let agg = aggregates::aggregate(&env, 600_000);
         let incidents = alerts::browser_errors(&env, 600_000);
-        let txs = counter_transactions(&env, &agg, &incidents, 30);
+        let txs = counter_transactions(&env, &agg, &incidents, 30, 300_000);
         assert_eq!(txs.len(), 1);
         let Write::PutNew(marker) = &txs[0][0] else {
             panic!("the guard comes first")
@@ -398,6 +512,7 @@ mod tests {
         assert!(keys.contains(&"R#demo#/p".to_string()));
         assert!(keys.contains(&"I#demo".to_string()));
         assert!(keys.contains(&"C#demo".to_string()));
+        assert!(keys.contains(&"W#demo".to_string()), "the traffic window");
     }
 
     #[test]
@@ -413,7 +528,7 @@ mod tests {
             })
             .collect();
         let agg = aggregates::aggregate(&env, 600_000);
-        let txs = counter_transactions(&env, &agg, &[], 30);
+        let txs = counter_transactions(&env, &agg, &[], 30, 300_000);
         assert!(txs.len() > 1);
         let mut markers = Vec::new();
         for tx in &txs {

@@ -1,12 +1,18 @@
-//! Writes a validated envelope to the stores: the queue consumer's work (or, without a queue,
-//! done after the response), and natively the tests'. Every step is safe to repeat, so a
-//! failure anywhere is handled by running the whole envelope again:
+//! Writes accepted work to the stores: the queue consumer's job (or, without a queue, done
+//! after the response), and natively the tests' and the replay command's. Every step is safe
+//! to repeat, so a failure anywhere is handled by running the whole piece of work again.
 //!
+//! A tracker batch ([`Stores::write`]):
 //! 1. raw events → DynamoDB (keyed by client ids: a rewrite overwrites);
 //! 2. the batch as NDJSON → S3 (keyed by batch id: a rewrite overwrites);
 //! 3. counters → DynamoDB transactions guarded by the batch marker (a rerun changes nothing);
 //! 4. the visitor counter → a transaction guarded by the visitor marker;
 //! 5. alerts → SNS, each guarded by its alert marker (one per incident and window).
+//!
+//! A log batch ([`Stores::write_logs`]): NDJSON → S3, records with a session id → DynamoDB,
+//! incident counts guarded by the batch's marker, alerts as above.
+
+use serde::{Deserialize, Serialize};
 
 use crate::aggregates;
 use crate::alerts::{self, Alert};
@@ -14,10 +20,21 @@ use crate::aws::dynamodb::{Attr, DynamoDb, Outcome, Update};
 use crate::aws::s3::S3;
 use crate::aws::sns::Sns;
 use crate::aws::Aws;
+use crate::clock;
 use crate::config::Config;
 use crate::error::Result;
 use crate::ingest::Envelope;
+use crate::logs::{LogBatch, Rule};
 use crate::records;
+use crate::surge;
+
+/// One queue message: a tracker batch or a part of a log batch, as JSON text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Work {
+    Events(Box<Envelope>),
+    Logs(LogBatch),
+}
 
 #[derive(Clone, Debug)]
 pub struct Stores {
@@ -28,11 +45,16 @@ pub struct Stores {
     retention_days: u32,
     alert_window_ms: i64,
     rage_alert_threshold: u64,
+    severity_rules: Vec<Rule>,
+    surge_window_ms: i64,
+    surge_factor: f64,
+    surge_min: u64,
 }
 
-/// What writing an envelope did, for logs and tests.
+/// What writing did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Written {
+    /// Events or log records written.
     pub events: usize,
     /// Whether the counters were applied now (false: a redelivery, applied before).
     pub counted: bool,
@@ -54,6 +76,17 @@ impl Stores {
             retention_days: config.retention_days,
             alert_window_ms: config.alert_window_ms,
             rage_alert_threshold: config.rage_alert_threshold,
+            severity_rules: config.severity_rules.clone(),
+            surge_window_ms: config.surge_window_ms,
+            surge_factor: config.surge_factor,
+            surge_min: config.surge_min,
+        }
+    }
+
+    pub async fn run(&self, work: &Work) -> Result<Written> {
+        match work {
+            Work::Events(env) => self.write(env).await,
+            Work::Logs(batch) => self.write_logs(batch).await,
         }
     }
 
@@ -76,7 +109,9 @@ impl Stores {
 
         let agg = aggregates::aggregate(env, self.alert_window_ms);
         let errors = alerts::browser_errors(env, self.alert_window_ms);
-        for tx in records::counter_transactions(env, &agg, &errors, retention) {
+        let txs =
+            records::counter_transactions(env, &agg, &errors, retention, self.surge_window_ms);
+        for tx in txs {
             written.counted = self.dynamodb.transact(&tx).await? == Outcome::Applied;
         }
         if let Some(tx) = records::visitor_transaction(env, retention) {
@@ -85,13 +120,8 @@ impl Stores {
 
         let mut due = errors;
         for burst in alerts::rage_bursts(&env.batch.site, &agg) {
-            let window = records::rage_window_key(&burst.site, &burst.path, burst.window_start);
-            let total = self
-                .dynamodb
-                .get(&window)
-                .await?
-                .and_then(|item| item.get("rage_clicks").and_then(Attr::as_f64))
-                .unwrap_or(0.0) as u64;
+            let window = records::rage_window_key(burst.source(), &burst.path, burst.window_start);
+            let total = self.count(&window, "rage_clicks").await?;
             if total >= self.rage_alert_threshold {
                 due.push(Alert {
                     count: total,
@@ -108,9 +138,113 @@ impl Stores {
         Ok(written)
     }
 
+    pub async fn write_logs(&self, batch: &LogBatch) -> Result<Written> {
+        let retention = self.retention_days;
+        let mut written = Written {
+            events: batch.records.len(),
+            ..Written::default()
+        };
+        self.s3
+            .put(
+                &records::log_s3_key(batch),
+                records::log_ndjson(batch),
+                "application/x-ndjson",
+            )
+            .await?;
+        self.dynamodb
+            .put_all(records::log_session_items(batch, retention))
+            .await?;
+        let incidents = alerts::server_errors(batch, &self.severity_rules, self.alert_window_ms);
+        for tx in records::log_counter_transactions(batch, &incidents, retention) {
+            written.counted = self.dynamodb.transact(&tx).await? == Outcome::Applied;
+        }
+        let expires = records::log_expires_at(batch, retention);
+        for (incident, _) in &incidents {
+            // The alert reports the incident's count so far in its window.
+            let total = self
+                .count(&records::incident_key(incident), "count")
+                .await?;
+            let alert = Alert {
+                count: total.max(incident.count),
+                ..incident.clone()
+            };
+            if let Some(id) = self.alert(&alert, expires).await? {
+                written.alerts.push(id);
+            }
+        }
+        Ok(written)
+    }
+
+    /// The cron's check of one site's traffic at `now` (ms): the last complete window
+    /// against the ones before it; returns the id of the alert it published, if any.
+    pub async fn check_traffic(&self, site: &str, now: i64) -> Result<Option<String>> {
+        let w = self.surge_window_ms;
+        let last = surge::window_start(now, w) - w;
+        let first = last - surge::BASELINE_WINDOWS * w;
+        let counted = self
+            .dynamodb
+            .query_range(
+                &format!("W#{site}"),
+                &surge::window_sort_key(first),
+                &surge::window_sort_key(last),
+            )
+            .await?;
+        let events_in = |start: i64| {
+            counted
+                .iter()
+                .find(|i| i["sk"].as_s() == Some(surge::window_sort_key(start).as_str()))
+                .and_then(|i| i.get("events").and_then(Attr::as_f64))
+                .unwrap_or(0.0) as u64
+        };
+        let baseline: Vec<u64> = (0..surge::BASELINE_WINDOWS)
+            .map(|i| events_in(first + i * w))
+            .collect();
+        let Some(j) = surge::judge(
+            events_in(last),
+            &baseline,
+            self.surge_factor,
+            self.surge_min,
+        ) else {
+            return Ok(None);
+        };
+        let minutes = w / 60_000;
+        let alert = Alert {
+            kind: j.kind,
+            severity: if j.kind == "traffic_drop" {
+                "CRITICAL"
+            } else {
+                "MEDIUM"
+            },
+            site: Some(site.to_string()),
+            service: None,
+            path: String::new(),
+            message: format!(
+                "{} events in the {minutes} minutes from {}, against a usual {:.0}",
+                j.last,
+                clock::iso_minute(last),
+                j.baseline
+            ),
+            count: j.last,
+            window_start: last,
+            fingerprint: alerts::fingerprint(&[j.kind, site]),
+        };
+        let expires = (now + i64::from(self.retention_days) * 86_400_000) / 1000;
+        self.alert(&alert, expires).await
+    }
+
+    /// A counter of one item, 0 if there is none.
+    async fn count(&self, key: &crate::aws::dynamodb::Item, attr: &str) -> Result<u64> {
+        Ok(self
+            .dynamodb
+            .get(key)
+            .await?
+            .and_then(|item| item.get(attr).and_then(Attr::as_f64))
+            .unwrap_or(0.0) as u64)
+    }
+
     /// Publishes `alert` unless its incident already alerted in this window; returns the
     /// message id if it published. The marker is put first; if publishing then fails, the
-    /// marker is removed again so that the retry of this envelope alerts.
+    /// marker is removed again so that the retry of this work alerts.
     async fn alert(&self, alert: &Alert, expires: i64) -> Result<Option<String>> {
         let Some((sns, topic)) = &self.sns else {
             return Ok(None);
@@ -122,16 +256,7 @@ impl Stores {
         let message = serde_json::to_string(alert).unwrap_or_default();
         let subject = subject(alert);
         let published = sns
-            .publish(
-                topic,
-                &subject,
-                &message,
-                &[
-                    ("kind", alert.kind),
-                    ("severity", alert.severity),
-                    ("site", &alert.site),
-                ],
-            )
+            .publish(topic, &subject, &message, &alert.attributes())
             .await;
         let id = match published {
             Ok(id) => id,
@@ -140,7 +265,7 @@ impl Stores {
                 return Err(e);
             }
         };
-        // The incident records that it alerted; rage bursts get their incident here.
+        // The incident records that it alerted; rage bursts and traffic get their incident here.
         let mut set = records::incident_fields(alert, &Attr::n(expires));
         set.push(("alert_count".into(), Attr::n(alert.count)));
         set.push(("message_id".into(), Attr::s(&id)));
@@ -159,7 +284,10 @@ impl Stores {
 fn subject(alert: &Alert) -> String {
     let text = format!(
         "[spoor] {} on {}{}: {}",
-        alert.kind, alert.site, alert.path, alert.message
+        alert.kind,
+        alert.source(),
+        alert.path,
+        alert.message
     );
     text.chars()
         .map(|c| if c.is_ascii_graphic() { c } else { ' ' })
@@ -176,7 +304,8 @@ mod tests {
         let alert = Alert {
             kind: "browser_error",
             severity: "MEDIUM",
-            site: "demo".into(),
+            site: Some("demo".into()),
+            service: None,
             path: "/p".into(),
             message: "Ünïcode\nnewline ".repeat(20),
             count: 1,
@@ -187,5 +316,13 @@ mod tests {
         assert!(s.len() <= 100);
         assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '), "{s}");
         assert!(s.starts_with("[spoor] browser_error on demo/p: "));
+    }
+
+    #[test]
+    fn work_is_tagged_json() {
+        let text = r#"{"logs":{"id":"x-0","received":1,"service":"s","records":[]}}"#;
+        let work: Work = serde_json::from_str(text).unwrap();
+        assert!(matches!(work, Work::Logs(ref b) if b.id == "x-0"));
+        assert_eq!(serde_json::to_string(&work).unwrap(), text);
     }
 }

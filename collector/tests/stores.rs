@@ -144,6 +144,11 @@ async fn large_batches_are_written_25_items_per_call() {
 /// The alerts published for `site`, read back from the SQS queue subscribed to the topic
 /// (without consuming them: other tests read the same queue).
 async fn alerts_for(site: &str, expected: usize) -> Vec<Value> {
+    alerts_where("site", site, expected).await
+}
+
+/// The alerts whose message has `field` = `value`.
+async fn alerts_where(field: &str, value: &str, expected: usize) -> Vec<Value> {
     let emulator = support::emulator();
     let sqs = Sqs::new(Aws::new(emulator.config().aws));
     let mut found: Vec<Value> = Vec::new();
@@ -151,7 +156,7 @@ async fn alerts_for(site: &str, expected: usize) -> Vec<Value> {
         for m in sqs.receive(&emulator.alerts_queue_url, 0).await.unwrap() {
             let envelope: Value = serde_json::from_str(&m.body).unwrap();
             let alert: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-            if alert["site"] == site && !found.contains(&envelope) {
+            if alert[field] == value && !found.contains(&envelope) {
                 found.push(envelope);
             }
         }
@@ -318,4 +323,141 @@ async fn the_read_side_answers_from_what_was_written() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["message"], "read side boom");
     assert_eq!(list[0]["count"], 1);
+}
+
+/// A log body of `n` records of `service` (all the same error unless `vary`).
+fn log_body(service: &str, n: usize, session: Option<&str>) -> Vec<u8> {
+    let now = clock::now_ms();
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut r = json!({"ts": now - 1000 + (i as i64 % 500), "level": "ERROR",
+                               "service": service, "message": format!("Timeout calling payments after {i} ms"),
+                               "trace_id": format!("trace-{i}"),
+                               "http": {"method": "POST", "path": "/checkout", "status": 502, "duration_ms": 30000}});
+            if let Some(s) = session {
+                r["session_id"] = json!(s);
+            }
+            r
+        })
+        .collect();
+    serde_json::to_vec(&records).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_thousand_identical_errors_make_one_incident_and_one_alert() {
+    use collector::logs;
+    let stores = stores();
+    let body = log_body("shop-api", 1000, None);
+    let batches = logs::parse(&body, "shop-api", clock::now_ms()).unwrap();
+    assert!(batches.len() > 1, "split for the queue");
+    let mut alerts = 0;
+    for b in &batches {
+        alerts += stores.write_logs(b).await.unwrap().alerts.len();
+    }
+    for b in &batches {
+        let again = stores.write_logs(b).await.unwrap(); // redelivered
+        assert!(!again.counted && again.alerts.is_empty());
+    }
+    assert_eq!(alerts, 1);
+    let incidents = stores.dynamodb.query_partition("I#shop-api").await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    let i = &incidents[0];
+    assert_eq!(i["count"].as_f64(), Some(1000.0));
+    assert_eq!(i["kind"].as_s(), Some("server_error"));
+    assert_eq!(i["severity"].as_s(), Some("MEDIUM"));
+    assert_eq!(i["level"].as_s(), Some("ERROR"));
+    assert_eq!(i["service"].as_s(), Some("shop-api"));
+    assert!(i.contains_key("message_id") && i.contains_key("trace_id"));
+    let objects = batches.iter().map(records::log_s3_key).collect::<Vec<_>>();
+    let lines: usize = {
+        let mut n = 0;
+        for k in &objects {
+            let text = String::from_utf8(stores.s3.get(k).await.unwrap().unwrap()).unwrap();
+            assert!(k.starts_with("logs/service=shop-api/dt="));
+            n += text.lines().count();
+        }
+        n
+    };
+    assert_eq!(lines, 1000);
+    let published = alerts_where("service", "shop-api", 1).await;
+    assert_eq!(published.len(), 1);
+    let message: Value = serde_json::from_str(published[0]["Message"].as_str().unwrap()).unwrap();
+    // The alert tells the count when it fired: after the first part of the burst.
+    assert_eq!(
+        message["count"].as_u64(),
+        Some(batches[0].records.len() as u64)
+    );
+    assert_eq!(
+        published[0]["MessageAttributes"]["service"]["Value"],
+        "shop-api"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn server_logs_join_the_browser_session_that_caused_them() {
+    use collector::{logs, reads};
+    let stores = stores();
+    stores
+        .write(&envelope(
+            "joined",
+            "s-joined",
+            vec![pageview(), click(false)],
+        ))
+        .await
+        .unwrap();
+    let body = log_body("shop-api", 2, Some("s-joined"));
+    for b in logs::parse(&body, "shop-api", clock::now_ms()).unwrap() {
+        stores.write_logs(&b).await.unwrap();
+    }
+    let session = reads::session(&stores.dynamodb, "joined", "s-joined")
+        .await
+        .unwrap();
+    assert_eq!(session["events"].as_array().unwrap().len(), 2);
+    let logs = session["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0]["service"], "shop-api");
+    assert_eq!(logs[0]["http"]["path"], "/checkout");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_traffic_surge_alerts_once() {
+    use collector::aws::dynamodb::Update;
+    use collector::surge;
+    let stores = stores();
+    let w: i64 = 300_000;
+    let now = surge::window_start(clock::now_ms(), w) + 1000;
+    let last = surge::window_start(now, w) - w;
+    let seed = |start: i64, n: u64| {
+        let db = stores.dynamodb.clone();
+        async move {
+            db.update(&Update {
+                key: records::traffic_key("surging", start),
+                add: vec![("events".into(), n)],
+                set: vec![],
+            })
+            .await
+            .unwrap();
+        }
+    };
+    for i in 1..=surge::BASELINE_WINDOWS {
+        seed(last - i * w, 10).await;
+    }
+    assert_eq!(
+        stores.check_traffic("surging", now).await.unwrap(),
+        None,
+        "a quiet last window"
+    );
+    seed(last, 400).await;
+    assert!(stores
+        .check_traffic("surging", now)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        stores.check_traffic("surging", now).await.unwrap(),
+        None,
+        "once per window"
+    );
+    let incidents = stores.dynamodb.query_partition("I#surging").await.unwrap();
+    assert_eq!(incidents[0]["kind"].as_s(), Some("traffic_surge"));
 }

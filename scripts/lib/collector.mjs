@@ -7,6 +7,9 @@ import { ensureFree, freePort, waitFor } from "./ports.mjs";
 import { start } from "./processes.mjs";
 import { root } from "./emulator.mjs";
 
+/** The API key of the demo's backend service `shop-api`, for POST /v1/logs (local only). */
+export const LOG_KEY = randomBytes(16).toString("hex");
+
 /**
  * Starts `wrangler dev` on 127.0.0.1 with the emulator's endpoint and key passed as vars
  * (locally they stand in for `wrangler secret put`). Uses the build in collector/build (made
@@ -15,7 +18,7 @@ import { root } from "./emulator.mjs";
  */
 export async function startCollector(
   emulator,
-  { port, echo = false, vars = {}, withoutQueue = false } = {},
+  { port, echo = false, vars = {}, withoutQueue = false, testScheduled = false } = {},
 ) {
   port = port ? await ensureFree(port, "collector") : await freePort();
   const inspector = await freePort();
@@ -33,6 +36,7 @@ export async function startCollector(
     DEAD_LETTER_QUEUE_URL: emulator.deadLetterQueueUrl,
     // A fresh key per run: the IP hash only has to be stable within a run here.
     IP_HASH_KEY: randomBytes(24).toString("hex"),
+    LOG_KEYS: JSON.stringify({ "shop-api": LOG_KEY }),
     ...vars,
   };
   // Without the queue bindings the Worker writes within waitUntil instead: a copy of the
@@ -60,6 +64,8 @@ export async function startCollector(
       "--show-interactive-dev-session=false",
       "--log-level", "warn",
       "--persist-to", state,
+      // GET /__scheduled?cron=…&time=<ms> runs the cron handler at a chosen time.
+      ...(testScheduled ? ["--test-scheduled"] : []),
       ...Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
     {

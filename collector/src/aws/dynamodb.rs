@@ -297,6 +297,17 @@ impl DynamoDb {
         self.query(query, usize::MAX).await
     }
 
+    /// The items of one partition whose sort keys lie between `from` and `to` (inclusive).
+    pub async fn query_range(&self, pk: &str, from: &str, to: &str) -> Result<Vec<Item>> {
+        let query = json!({
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+            "ExpressionAttributeValues": {
+                ":pk": Attr::s(pk), ":from": Attr::s(from), ":to": Attr::s(to),
+            },
+        });
+        self.query(query, usize::MAX).await
+    }
+
     /// Runs a Query, following pagination until `limit` items or the end.
     async fn query(&self, mut body: Value, limit: usize) -> Result<Vec<Item>> {
         #[derive(Deserialize)]

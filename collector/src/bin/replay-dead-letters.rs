@@ -13,8 +13,7 @@ async fn main() -> std::process::ExitCode {
     use collector::aws::sqs::Sqs;
     use collector::aws::Aws;
     use collector::config::Config;
-    use collector::ingest::Envelope;
-    use collector::store::Stores;
+    use collector::store::{Stores, Work};
 
     // The site list and the IP-hash key play no part in replaying what was already accepted.
     let config = Config::from_lookup(|name| match std::env::var(name) {
@@ -48,8 +47,8 @@ async fn main() -> std::process::ExitCode {
             }
         };
         for m in messages {
-            let result = match serde_json::from_str::<Envelope>(&m.body) {
-                Ok(envelope) => stores.write(&envelope).await.map(|w| w.events),
+            let result = match serde_json::from_str::<Work>(&m.body) {
+                Ok(work) => stores.run(&work).await.map(|w| w.events),
                 Err(e) => Err(collector::Error::Runtime(format!(
                     "unreadable message: {e}"
                 ))),
@@ -58,7 +57,7 @@ async fn main() -> std::process::ExitCode {
                 Ok(events) => match sqs.delete(&queue, &m.receipt_handle).await {
                     Ok(()) => {
                         replayed += 1;
-                        println!("replayed a batch of {events} events");
+                        println!("replayed a batch of {events} events or log records");
                     }
                     Err(e) => {
                         failed += 1;

@@ -79,6 +79,12 @@ impl Emulator {
             ip_hash_key: b"native-tests-ip-hash-key".to_vec(),
             alert_window_ms: 600_000,
             rage_alert_threshold: 3,
+            log_keys: [("shop-api".to_string(), "native-test-log-key".to_string())].into(),
+            severity_rules: vec![],
+            log_requests: collector::config::LogRequests::All,
+            surge_window_ms: 300_000,
+            surge_factor: 3.0,
+            surge_min: 50,
         }
     }
 }
