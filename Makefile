@@ -9,7 +9,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 NODE_TEST := node --test --test-reporter=spec
 
 .PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e deploy-check \
-	replay-dead-letters screenshot clean
+	replay-dead-letters screenshot fuzz clean
 
 help:
 	@echo "make demo   run the product locally (emulator + collector + demo site + dashboard)"
@@ -33,8 +33,11 @@ site: tracker
 	@rm -rf dist && mkdir -p dist
 	@cp -R demo-site/. dist/
 	@cp -R dashboard dist/dashboard
-	@cp pkg/t.js pkg/tracker.js pkg/tracker_bg.wasm dist/
+	@cp pkg/t.js pkg/tracker.js pkg/tracker_bg.wasm pkg/integrity.json dist/
 	@cp collector/static/_headers dist/_headers
+	@# The demo pages pin the tracker as a careful site would: <script integrity=…>.
+	@sri=$$(node -p 'require("./pkg/integrity.json")["t.js"]'); \
+	  sed -i "s|src=\"/t.js\" data-site=\"demo\"|src=\"/t.js\" integrity=\"$$sri\" crossorigin=\"anonymous\" data-site=\"demo\"|" dist/*.html
 
 build: site collector
 
@@ -42,8 +45,9 @@ demo: build
 	@node scripts/demo.mjs
 
 lint: setup
-	@echo "== cargo fmt --check"
+	@echo "== cargo fmt --check, no secrets"
 	cargo fmt --all --check
+	@sh scripts/check-secrets.sh
 	@echo "== cargo clippy (native and wasm32)"
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p tracker-wasm -p collector --all-targets --target wasm32-unknown-unknown -- -D warnings
@@ -70,6 +74,10 @@ deploy-check: build
 
 test: lint unit wasm-test e2e deploy-check
 	@echo "== all tests passed"
+
+# The long fuzz run: 150,000 inputs per property, over 1,000,000 in all (make test runs 2,000).
+fuzz: setup
+	FUZZ_CASES=150000 cargo test --release -p collector --test fuzz -- --nocapture
 
 # Regenerates the dashboard screenshot shown in the README, from a scripted visit.
 screenshot: build

@@ -16,6 +16,9 @@ node scripts/shrink-glue.mjs pkg/tracker_bg.wasm pkg/tracker.js
 "$ESBUILD_BIN" pkg/tracker.js --minify --format=esm --log-level=warning --allow-overwrite \
   --outfile=pkg/tracker.js
 "$ESBUILD_BIN" tracker-wasm/loader/t.js --minify --log-level=warning --outfile=pkg/t.js
+# The loader pins the glue and the wasm by hash; pkg/integrity.json has the loader's own.
+node scripts/integrity.mjs inject
+node scripts/integrity.mjs record
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' tracker-wasm/Cargo.toml | head -1)
 cat > pkg/package.json <<JSON
 {
@@ -25,7 +28,7 @@ cat > pkg/package.json <<JSON
   "type": "module",
   "main": "tracker.js",
   "types": "tracker.d.ts",
-  "files": ["tracker.js", "tracker_bg.wasm", "tracker.d.ts", "tracker_bg.wasm.d.ts", "t.js"],
+  "files": ["tracker.js", "tracker_bg.wasm", "tracker.d.ts", "tracker_bg.wasm.d.ts", "t.js", "integrity.json"],
   "sideEffects": false,
   "license": "MIT"
 }

@@ -2,7 +2,9 @@
 // where it was loaded from, offers `window.spoor` at once (calls made before the tracker is
 // ready are queued and replayed), and once the page has done its own work streams and
 // instantiates the tracker's wasm. `?spoor=off` in the page URL disables it (the dashboard's
-// heatmap previews pages that way). Nothing here may throw into the page.
+// heatmap previews pages that way). The glue and the wasm are loaded only if they match the
+// hashes the build wrote in here, so a site that pins this file with `<script integrity>`
+// pins all three. Nothing here may throw into the page.
 (function (w) {
   var script = document.currentScript;
   if (!script || !w.WebAssembly || w.spoor) return;
@@ -18,9 +20,17 @@
   w.spoor = api;
   if (off) return;
   function load() {
+    // A module preload carries the glue's integrity; the import then uses the checked copy.
+    var link = document.createElement("link");
+    link.rel = "modulepreload";
+    link.href = base + "tracker.js";
+    link.integrity = "__GLUE_SRI__";
+    link.crossOrigin = "anonymous";
+    document.head.appendChild(link);
     import(base + "tracker.js")
       .then(function (m) {
-        return m.default({ module_or_path: base + "tracker_bg.wasm" }).then(function () {
+        var wasm = fetch(base + "tracker_bg.wasm", { integrity: "__WASM_SRI__" });
+        return m.default({ module_or_path: wasm }).then(function () {
           m.start(base, script);
           api.sessionId = m.sessionId;
           for (var name in api) if (m[name]) api[name] = m[name];
