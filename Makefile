@@ -9,7 +9,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 NODE_TEST := node --test --test-reporter=spec
 
 .PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e deploy-check \
-	replay-dead-letters screenshot fuzz clean
+	replay-dead-letters screenshot fuzz reliability clean
 
 help:
 	@echo "make demo   run the product locally (emulator + collector + demo site + dashboard)"
@@ -78,6 +78,17 @@ test: lint unit wasm-test e2e deploy-check
 # The long fuzz run: 150,000 inputs per property, over 1,000,000 in all (make test runs 2,000).
 fuzz: setup
 	FUZZ_CASES=150000 cargo test --release -p collector --test fuzz -- --nocapture
+
+# The runs RELIABILITY.md quotes: the fault tests and a minute of load (each prints its figures
+# as a JSON line), then the long fuzz.
+reliability: build
+	cargo build -q -p collector --bin replay-dead-letters
+	mkdir -p build
+	LOAD_SECONDS=60 $(NODE_TEST) e2e/outage.test.mjs e2e/collector-down.test.mjs \
+	  e2e/tracker-offline.test.mjs e2e/dead-letters.test.mjs e2e/load.test.mjs 2>&1 \
+	  | tee build/reliability.log
+	@grep -h "figures" build/reliability.log
+	$(MAKE) fuzz
 
 # Regenerates the dashboard screenshot shown in the README, from a scripted visit.
 screenshot: build

@@ -381,6 +381,9 @@ async fn status(env: &Env) -> Result<Response> {
         // Services whose logs are accepted (names only, never keys), and the collector itself.
         "log_services": config.log_keys.keys().map(String::as_str).chain(["collector"]).collect::<Vec<_>>(),
         "dead_letters": dead_letters,
+        // This isolate's wasm linear memory: it only ever grows, so a rise across equal loads
+        // is a leak in the Worker's own code (the load test watches it).
+        "wasm_memory_bytes": core::arch::wasm32::memory_size(0) * 65536,
     });
     Ok(json(if ok { 200 } else { 503 }, &body.to_string())?)
 }

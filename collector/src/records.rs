@@ -60,8 +60,8 @@ fn flat_events(env: &Envelope) -> Vec<Map<String, Value>> {
 
 /// One item per event: `pk = S#<site>#<sid>`, `sk = E#<client ts>#<event id>`. Every event
 /// also carries `rpk`/`rsk`, the keys of the `recent` index (a site's events of a day, by
-/// time: the dashboard's live view); clicks also `cpk`/`csk`, the keys of the sparse `clicks`
-/// index (clicks of a page and day), which the heatmap reads.
+/// client time: the dashboard's live view); clicks also `cpk`/`csk`, the keys of the sparse
+/// `clicks` index (clicks of a page and day), which the heatmap reads.
 pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
     let b = &env.batch;
     let expires = expires_at(env, retention_days);
@@ -76,14 +76,14 @@ pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
             item.insert("pk".into(), Attr::s(format!("S#{}#{}", b.site, b.sid)));
             item.insert("sk".into(), Attr::s(format!("E#{}#{}", e.ts, e.id)));
             item.insert("expires_at".into(), Attr::n(expires));
-            let at = e.ts.saturating_add(env.skew());
-            let (date, _) = clock::utc_date_hour(at);
+            // Index keys from the client's own time, like every key: the same on each delivery.
+            let (date, _) = clock::utc_date_hour(e.ts);
             item.insert("rpk".into(), Attr::s(recent_partition(&b.site, &date)));
-            item.insert("rsk".into(), Attr::s(format!("{at}#{}", e.id)));
+            item.insert("rsk".into(), Attr::s(format!("{}#{}", e.ts, e.id)));
             if e.data.kind() == "click" {
                 let path = crate::aggregates::page_path(&e.url);
                 item.insert("cpk".into(), Attr::s(click_partition(&b.site, path, &date)));
-                item.insert("csk".into(), Attr::s(format!("{at}#{}", e.id)));
+                item.insert("csk".into(), Attr::s(format!("{}#{}", e.ts, e.id)));
             }
             item
         })

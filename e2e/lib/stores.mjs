@@ -28,13 +28,15 @@ export async function partition(emulator, pk) {
   return items;
 }
 
-/** Waits until a session's partition holds `count` items (events arrive through a queue). */
-export function sessionEvents(emulator, site, sid, count, timeoutMs = 30_000) {
+/** Waits until a session's partition holds `ready` items, or until `ready(items)` holds
+ * (events arrive through a queue, in batches sent at different times). */
+export function sessionEvents(emulator, site, sid, ready, timeoutMs = 30_000) {
+  const done = typeof ready === "function" ? ready : (items) => items.length >= ready;
   return waitFor(
-    `${count} events of session ${sid} in DynamoDB`,
+    `${typeof ready === "function" ? "the expected" : ready} events of session ${sid} in DynamoDB`,
     async () => {
       const items = await partition(emulator, `S#${site}#${sid}`);
-      return items.length >= count && items;
+      return done(items) && items;
     },
     { timeoutMs, everyMs: 250 },
   );

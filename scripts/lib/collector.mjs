@@ -18,7 +18,7 @@ export const LOG_KEY = randomBytes(16).toString("hex");
  */
 export async function startCollector(
   emulator,
-  { port, echo = false, vars = {}, withoutQueue = false, testScheduled = false } = {},
+  { port, echo = false, vars = {}, withoutQueue = false, testScheduled = false, patch } = {},
 ) {
   port = port ? await ensureFree(port, "collector") : await freePort();
   const inspector = await freePort();
@@ -39,14 +39,18 @@ export async function startCollector(
     LOG_KEYS: JSON.stringify({ "shop-api": LOG_KEY }),
     ...vars,
   };
-  // Without the queue bindings the Worker writes within waitUntil instead: a copy of the
-  // configuration beside the original (relative paths stay right), removed on stop.
+  // A changed configuration (no queue bindings: the Worker writes within waitUntil instead;
+  // or `patch(toml)`, e.g. other rate limits) is a copy beside the original, so relative paths
+  // stay right; it is removed on stop.
   let config;
-  if (withoutQueue) {
-    const toml = await readFile(path.join(root, "wrangler.toml"), "utf8");
-    const sections = toml.split(/^(?=\[)/m).filter((s) => !s.startsWith("[[queues."));
+  if (withoutQueue || patch) {
+    let toml = await readFile(path.join(root, "wrangler.toml"), "utf8");
+    if (withoutQueue) {
+      toml = toml.split(/^(?=\[)/m).filter((s) => !s.startsWith("[[queues.")).join("");
+    }
+    if (patch) toml = patch(toml);
     config = path.join(root, `wrangler.test-${process.pid}-${port}.toml`);
-    await writeFile(config, sections.join(""));
+    await writeFile(config, toml);
   }
   const cleanup = async () => {
     await rm(state, { recursive: true, force: true });
@@ -88,6 +92,7 @@ export async function startCollector(
   }
   return {
     url,
+    inspector,
     output: () => wrangler.output(),
     async stop() {
       await wrangler.stop();

@@ -21,15 +21,18 @@
   if (off) return;
   function load() {
     // A module preload carries the glue's integrity; the import then uses the checked copy.
+    // `?v=` names the release (set by the build): the glue and the wasm are cached for a year,
+    // and a new loader never meets an old glue that would fail its integrity check.
+    var glue = base + "tracker.js?v=__VERSION__";
     var link = document.createElement("link");
     link.rel = "modulepreload";
-    link.href = base + "tracker.js";
+    link.href = glue;
     link.integrity = "__GLUE_SRI__";
     link.crossOrigin = "anonymous";
     document.head.appendChild(link);
-    import(base + "tracker.js")
+    import(glue)
       .then(function (m) {
-        var wasm = fetch(base + "tracker_bg.wasm", { integrity: "__WASM_SRI__" });
+        var wasm = fetch(base + "tracker_bg.wasm?v=__VERSION__", { integrity: "__WASM_SRI__" });
         return m.default({ module_or_path: wasm }).then(function () {
           m.start(base, script);
           api.sessionId = m.sessionId;

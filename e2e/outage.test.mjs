@@ -1,0 +1,183 @@
+// AWS fails while people browse. The emulator (behind a proxy the test controls) is out of
+// reach for 60 s in the middle of a run of scripted visits, then back with its data: every
+// event the browsers sent ends up in DynamoDB and S3 exactly once, the aggregates equal what
+// the raw events add up to, and nothing is left in the dead-letter store. And the same batches
+// delivered three more times change nothing.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { waitFor } from "../scripts/lib/ports.mjs";
+import { batch, click, pageview, post } from "./lib/batches.mjs";
+import { trackerReady } from "./lib/browser.mjs";
+import { startSink } from "./lib/sink.mjs";
+import { partition, s3Keys, s3Text, scanAll, sessionEvents } from "./lib/stores.mjs";
+import { stack } from "./lib/stack.mjs";
+
+const OUTAGE_MS = 60_000;
+
+const run = stack({
+  browser: true,
+  awsProxy: true,
+  vars: { SITES: JSON.stringify({ demo: ["*"], dup: ["*"] }) },
+});
+
+/** One visitor: home, cart, the product page, a click, leaving. */
+async function visit(sink) {
+  const context = await run.browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await sink.watch(context);
+  const page = await context.newPage();
+  await page.goto(`${run.collector.url}/`);
+  await trackerReady(page);
+  await page.click("article:nth-of-type(1) button.add");
+  await page.click("#shop-now");
+  await page.click("header nav a[href='/product']");
+  await trackerReady(page);
+  await page.click("#notify");
+  await page.close({ runBeforeUnload: true });
+  // Give the beacons a moment to leave before the context goes (closing it would cancel them).
+  await new Promise((r) => setTimeout(r, 300));
+  await context.close();
+}
+
+const today = () => new Date().toISOString().slice(0, 10);
+const strip = ({ rt, at, expires_at, ...rest }) => rest; // receive-time fields move on resend
+
+test("the same batches delivered three more times change nothing", async () => {
+  const sent = [
+    batch([pageview({ url: "/a" }), click({ url: "/a" })], { site: "dup" }),
+    batch([pageview({ url: "/b" }), click({ url: "/b", rage: true })], { site: "dup" }),
+    batch([{ k: "error", url: "/b", msg: "dup boom" }], { site: "dup" }),
+  ];
+  for (const b of sent) assert.equal((await post(run.collector.url, b)).status, 202);
+  const settled = async () => {
+    const sentinel = batch([pageview({ url: "/sentinel" })], { site: "dup" });
+    await post(run.collector.url, sentinel);
+    await sessionEvents(run.emulator, "dup", sentinel.sid, 1);
+  };
+  const snapshot = async () => {
+    // Everything of the site but what the sentinels themselves add (their events, their page,
+    // and the counters they move: visitors, pageviews, traffic; checked below).
+    const items = (await scanAll(run.emulator))
+      .filter((i) => /^(S|A|H|I|R)#dup/.test(i.pk))
+      .filter((i) => !i.url?.startsWith("/sentinel") && i.path !== "/sentinel" && i.sk !== "P#/sentinel")
+      .map(strip);
+    const objects = {};
+    for (const b of sent) {
+      const key = (await s3Keys(run.emulator, "events/site=dup/")).find((k) => k.includes(b.batch));
+      objects[b.batch] = (await s3Text(run.emulator, key))
+        .trim()
+        .split("\n")
+        .map((l) => strip(JSON.parse(l)));
+    }
+    return { items: items.sort((a, b) => `${a.pk}${a.sk}`.localeCompare(`${b.pk}${b.sk}`)), objects };
+  };
+  await settled();
+  const first = await snapshot();
+  const [counter] = await partition(run.emulator, "C#dup");
+  for (let i = 0; i < 3; i++) {
+    for (const b of sent) assert.equal((await post(run.collector.url, b)).status, 202);
+  }
+  await settled();
+  assert.deepEqual(await snapshot(), first);
+  const [after] = await partition(run.emulator, "C#dup");
+  assert.equal(after.pageviews, counter.pageviews + 1, "only the second sentinel's pageview");
+  assert.equal(after.visitor_count, counter.visitor_count + 1, "only the second sentinel's visitor");
+});
+
+test("a 60 s AWS outage during visits loses nothing and counts nothing twice", async () => {
+  const sink = await startSink();
+  try {
+    await visit(sink);
+    await visit(sink);
+    await run.proxy.down();
+    const outageEnds = Date.now() + OUTAGE_MS;
+    let during = 0;
+    while (Date.now() < outageEnds - 5_000) {
+      await visit(sink);
+      during += 1;
+    }
+    const status = await (await fetch(`${run.collector.url}/status`)).json();
+    assert.equal(status.ok, false, "the outage shows in /status");
+    await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
+    await run.proxy.up();
+    const backAt = Date.now();
+    await visit(sink);
+    assert.ok(during >= 5, `${during} visits during the outage`);
+
+    const sent = sink.events();
+    assert.ok(sent.size >= 8, `${sent.size} sessions`);
+    const stored = await waitFor(
+      "every event sent, stored",
+      async () => {
+        const all = new Map();
+        for (const sid of sent.keys()) {
+          const items = await partition(run.emulator, `S#demo#${sid}`);
+          const ids = new Set(items.map((i) => i.id));
+          if ([...sent.get(sid).keys()].some((id) => !ids.has(id))) return false;
+          all.set(sid, items);
+        }
+        return all;
+      },
+      { timeoutMs: 240_000, everyMs: 2_000 },
+    );
+    const recoveredMs = Date.now() - backAt;
+
+    // S3: each event in exactly one line of one object.
+    const lines = new Map();
+    for (const key of await s3Keys(run.emulator, "events/site=demo/")) {
+      for (const line of (await s3Text(run.emulator, key)).trim().split("\n")) {
+        const id = JSON.parse(line).id;
+        lines.set(id, (lines.get(id) || 0) + 1);
+      }
+    }
+    for (const ids of sent.values()) {
+      for (const id of ids.keys()) assert.equal(lines.get(id), 1, `event ${id} in S3`);
+    }
+
+    // The aggregates are what the raw events add up to: nothing counted twice, nothing missed.
+    const raw = [...stored.values()].flat();
+    const expected = {};
+    for (const e of raw) {
+      const path = e.url.split("?")[0];
+      expected[path] ??= { pageviews: 0, clicks: 0 };
+      if (e.k === "pageview") expected[path].pageviews += 1;
+      if (e.k === "click") expected[path].clicks += 1;
+    }
+    const aggregates = await waitFor("the aggregates to settle", async () => {
+      const rows = await partition(run.emulator, `A#demo#${today()}`);
+      const got = Object.fromEntries(rows.map((r) => [r.path, { pageviews: r.pageviews || 0, clicks: r.clicks || 0 }]));
+      return JSON.stringify(got) === JSON.stringify(sortKeys(expected)) ? got : false;
+    }, { timeoutMs: 60_000, everyMs: 2_000 }).catch(async (e) => {
+      const rows = await partition(run.emulator, `A#demo#${today()}`);
+      assert.deepEqual(
+        Object.fromEntries(rows.map((r) => [r.path, { pageviews: r.pageviews || 0, clicks: r.clicks || 0 }])),
+        sortKeys(expected),
+        e.message,
+      );
+    });
+    assert.ok(aggregates);
+    const [counter] = await partition(run.emulator, "C#demo");
+    assert.equal(counter.pageviews, raw.filter((e) => e.k === "pageview").length);
+
+    const after = await (await fetch(`${run.collector.url}/status`)).json();
+    assert.equal(after.dead_letters, 0, "nothing in the dead-letter store");
+    assert.equal(after.ok, true);
+    console.log(
+      `outage figures: ${JSON.stringify({
+        outage_s: OUTAGE_MS / 1000,
+        visits: during + 3,
+        visits_during_outage: during,
+        events_sent: raw.length,
+        events_stored_once_dynamodb: raw.length,
+        events_stored_once_s3: [...lines.values()].filter((n) => n === 1).length,
+        all_stored_after_back_s: Math.round(recoveredMs / 1000),
+        dead_letters: after.dead_letters,
+      })}`,
+    );
+  } finally {
+    await sink.stop();
+  }
+});
+
+function sortKeys(o) {
+  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+}

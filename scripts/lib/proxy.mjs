@@ -1,0 +1,92 @@
+// A TCP proxy on 127.0.0.1 that a test can take down and bring back on the same port: an
+// outage of whatever stands behind it (the AWS emulator), with that thing's state kept.
+import net from "node:net";
+import { freePort } from "./ports.mjs";
+
+export async function startProxy(target) {
+  const { hostname, port: targetPort } = new URL(target);
+  const port = await freePort();
+  const sockets = new Set();
+  let server;
+  const listen = () =>
+    new Promise((resolve, reject) => {
+      server = net.createServer((client) => {
+        const upstream = net.connect(Number(targetPort), hostname);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on("close", () => sockets.delete(s));
+          s.on("error", () => {
+            client.destroy();
+            upstream.destroy();
+          });
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", resolve);
+    });
+  await listen();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    /** Refuses every connection (and cuts the open ones) until `up()`. */
+    async down() {
+      await new Promise((resolve) => {
+        server.close(resolve);
+        for (const s of sockets) s.destroy();
+      });
+    },
+    up: listen,
+    stop() {
+      return this.down();
+    },
+  };
+}
+
+/**
+ * An HTTP proxy in front of the collector that a test can make fail: while `failing` is
+ * "503", every POST /v1/events is answered 503 (the collector failing); while it is
+ * "unreachable", the connection is cut without an answer (the collector down, as a browser
+ * sees it). Everything else passes through. Pages are loaded from the proxy, so the tracker
+ * posts to it.
+ */
+export async function startFailingProxy(target) {
+  const http = await import("node:http");
+  const upstream = new URL(target);
+  const port = await freePort();
+  const proxy = { failing: false, refused: 0 };
+  const server = http.createServer((req, res) => {
+    if (proxy.failing && req.method === "POST" && req.url.startsWith("/v1/events")) {
+      proxy.refused += 1;
+      if (proxy.failing === "unreachable") {
+        req.socket.destroy();
+        return;
+      }
+      req.resume();
+      res.writeHead(503, { "content-type": "application/json", "access-control-allow-origin": "*" });
+      res.end('{"error":"upstream","message":"collector down (test)"}');
+      return;
+    }
+    const out = http.request(
+      {
+        hostname: upstream.hostname,
+        port: upstream.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: upstream.host },
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    out.on("error", () => {
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(out);
+  });
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  proxy.url = `http://127.0.0.1:${port}`;
+  proxy.stop = () => new Promise((resolve) => server.close(resolve));
+  return proxy;
+}
