@@ -9,7 +9,7 @@ export CHROMEDRIVER := /usr/bin/chromedriver
 NODE_TEST := node --test --test-reporter=spec
 
 .PHONY: help setup build tracker collector site demo test lint unit wasm-test e2e deploy-check \
-	replay-dead-letters screenshot fuzz reliability clean
+	replay-dead-letters screenshot fuzz reliability bench clean
 
 help:
 	@echo "make demo   run the product locally (emulator + collector + demo site + dashboard)"
@@ -50,7 +50,7 @@ lint: setup
 	@sh scripts/check-secrets.sh
 	@echo "== cargo clippy (native and wasm32)"
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p tracker-wasm -p collector --all-targets --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p tracker-wasm -p collector -p empty-worker --all-targets --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -p tracker-wasm --features page --target wasm32-unknown-unknown -- -D warnings
 
 unit: setup
@@ -89,6 +89,12 @@ reliability: build
 	  | tee build/reliability.log
 	@grep -h "figures" build/reliability.log
 	$(MAKE) fuzz
+
+# Writes BENCHMARKS.md: tracker bytes, page cost and wire, the collector natively, in workerd
+# against an empty Worker, its bundle, and its AWS calls and cost (bench/run.mjs).
+bench: build
+	mkdir -p build
+	node bench/run.mjs
 
 # Regenerates the dashboard screenshot shown in the README, from a scripted visit.
 screenshot: build

@@ -12,13 +12,13 @@
 // LOAD_SECONDS sets the length of each of the first run's two rounds (10 in make test, 60 in
 // make reliability); the figures are printed as JSON lines, quoted in RELIABILITY.md.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import autocannon from "autocannon";
 import { startCollector } from "../scripts/lib/collector.mjs";
 import { waitFor } from "../scripts/lib/ports.mjs";
+import { workerdPids } from "../scripts/lib/processes.mjs";
 import { attachDevtools } from "./lib/devtools.mjs";
 import { startFakeAws } from "./lib/fake-aws.mjs";
 import { partition } from "./lib/stores.mjs";
@@ -62,9 +62,7 @@ const INVALID = [
 /** Resident memory of the workerd processes serving `url`, in KB (reported, not asserted:
  * under `wrangler dev` it includes the tooling's own proxy and buffers). */
 function workerdRss(url) {
-  const port = new URL(url).port;
-  const pids = execFileSync("pgrep", ["-f", `socket-addr=entry=127.0.0.1:${port}`]).toString().trim().split("\n");
-  return pids
+  return workerdPids(url)
     .map((pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] || 0))
     .reduce((a, b) => a + b, 0);
 }

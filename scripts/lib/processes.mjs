@@ -1,5 +1,5 @@
 // Child processes the demo and the tests start, and stop again whatever happens.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 
 const running = new Set();
 
@@ -67,4 +67,17 @@ export function start(name, cmd, args, { env = {}, cwd, echo = false } = {}) {
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * The workerd processes of the `wrangler dev` serving `url`: the one listening there (wrangler's
+ * entry proxy) and its siblings (the runtime running the Worker), children of one wrangler.
+ */
+export function workerdPids(url) {
+  const port = new URL(url).port;
+  const ps = execFileSync("ps", ["-eo", "pid=,ppid=,args="]).toString().trim().split("\n");
+  const rows = ps.map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l)).filter(Boolean);
+  const entry = rows.find((r) => r[3].includes("workerd") && r[3].includes(`entry=127.0.0.1:${port} `));
+  if (!entry) throw new Error(`no workerd serves ${url}`);
+  return rows.filter((r) => r[2] === entry[2] && r[3].includes("workerd")).map((r) => Number(r[1]));
 }

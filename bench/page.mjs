@@ -1,0 +1,175 @@
+// What the tracker costs the page, and what it puts on the wire: the same scripted visit of
+// the demo's product page (scrolling, 50 clicks) with and without the tracker, alternately,
+// in one headless Chromium. Main-thread script time and long tasks come from the DevTools
+// protocol and the Long Tasks API; click-to-paint from each click's event time to the next
+// frame; the tracker's requests and their bodies from a copy the page sends to a sink.
+import { launchChromium } from "../e2e/lib/browser.mjs";
+import { startSink } from "../e2e/lib/sink.mjs";
+import { waitFor } from "../scripts/lib/ports.mjs";
+import { median, num, table } from "./lib/format.mjs";
+
+const VISIT_MS = Number(process.env.BENCH_VISIT_SECONDS || 60) * 1000;
+const RUNS = Number(process.env.BENCH_RUNS || 3);
+const CLICKS = 50;
+const TARGETS = ["#add", "#notify", "h1", ".price", ".long p", ".long blockquote", ".long h2", ".cart"];
+
+/** Runs in the page before its scripts: long tasks, click-to-next-frame times, and the
+ * scroll/touch/wheel listeners added without `passive`. */
+function probe() {
+  const p = (window.__bench = { longTasks: [], paints: [], activeListeners: [], trackerListeners: 0 });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) p.longTasks.push(e.duration);
+  }).observe({ type: "longtask", buffered: true });
+  addEventListener(
+    "click",
+    (e) => {
+      const start = e.timeStamp;
+      requestAnimationFrame(() => {
+        const ch = new MessageChannel();
+        ch.port1.onmessage = () => p.paints.push(performance.now() - start);
+        ch.port2.postMessage(0);
+      });
+    },
+    true,
+  );
+  const add = EventTarget.prototype.addEventListener;
+  EventTarget.prototype.addEventListener = function (type, fn, options) {
+    const passive = typeof options === "object" && options && options.passive;
+    // Only the tracker's (Playwright adds a touchstart listener of its own while clicking).
+    const caller = new Error().stack || "";
+    if (/tracker|\/t\.js/.test(caller)) p.trackerListeners += 1;
+    if (/^(scroll|wheel|touchstart|touchmove)$/.test(type) && !passive && /tracker|\/t\.js/.test(caller)) {
+      p.activeListeners.push(type);
+    }
+    return add.call(this, type, fn, options);
+  };
+}
+
+async function visit(browser, url, withTracker, sink) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  // The sink copies every batch the page posts, beacons included (DevTools misses a beacon
+  // sent while the page unloads); only with the tracker, whose cost it then slightly adds to.
+  if (withTracker) await sink.watch(context);
+  const page = await context.newPage();
+  await page.addInitScript(probe);
+  if (!withTracker) await page.route("**/t.js", (r) => r.fulfill({ contentType: "text/javascript", body: "" }));
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Performance.enable");
+  await cdp.send("Network.enable");
+  const sends = [];
+  cdp.on("Network.requestWillBeSent", ({ request, wallTime }) => {
+    if (request.url.includes("/v1/events") && request.method === "POST") {
+      sends.push({ at: wallTime * 1000 });
+    }
+  });
+  const start = Date.now();
+  await page.goto(`${url}/product`, { waitUntil: "load" });
+  let sid;
+  if (withTracker) {
+    await page.waitForFunction(() => window.spoor && window.spoor.ready);
+    sid = await page.evaluate(() => window.spoor.sessionId());
+  }
+  const every = VISIT_MS / CLICKS;
+  for (let i = 0; i < CLICKS; i++) {
+    const wait = start + (i + 1) * every - Date.now();
+    if (wait > 0) await page.waitForTimeout(wait);
+    await page.mouse.wheel(0, i % 10 < 6 ? 240 : -160);
+    await page.click(TARGETS[i % TARGETS.length], { timeout: 5_000 });
+  }
+  const { metrics } = await cdp.send("Performance.getMetrics");
+  const metric = (name) => metrics.find((m) => m.name === name)?.value || 0;
+  const bench = await page.evaluate(() => window.__bench);
+  await page.goto("about:blank"); // the visitor leaves: the tracker's last batch goes out
+  if (withTracker) {
+    await waitFor("the last batch", () => sink.batches.some((b) => b.sid === sid && b.events.some((e) => e.k === "dwell")));
+  }
+  await context.close();
+  return {
+    scriptMs: metric("ScriptDuration") * 1000,
+    taskMs: metric("TaskDuration") * 1000,
+    longTasks: bench.longTasks.length,
+    longTaskMs: bench.longTasks.reduce((a, b) => a + b, 0),
+    clickToPaintMs: median(bench.paints),
+    activeListeners: bench.activeListeners,
+    trackerListeners: bench.trackerListeners,
+    batches: withTracker ? sink.batches.filter((b) => b.sid === sid) : [],
+    fetches: sends.length,
+    firstBatchMs: sends.length ? sends[0].at - start : null,
+  };
+}
+
+/** The tracker's requests of one visit: count, bodies, events, bytes per click event. */
+function wire({ batches, fetches }) {
+  const bodies = batches.map((b) => JSON.stringify(b)); // as sent: the tracker writes compact JSON
+  const events = batches.flatMap((b) => b.events);
+  const clicks = events.filter((e) => e.k === "click");
+  const bodyBytes = bodies.reduce((s, x) => s + Buffer.byteLength(x), 0);
+  return {
+    requests: batches.length,
+    beacons: batches.length - fetches,
+    events: events.length,
+    clicks: clicks.length,
+    bodyBytes,
+    bytesPerEvent: bodyBytes / events.length,
+    // A click event's own JSON (re-encoded by JSON.stringify, within bytes of the tracker's), plus its comma.
+    bytesPerClick: clicks.reduce((s, c) => s + Buffer.byteLength(JSON.stringify(c)) + 1, 0) / clicks.length,
+  };
+}
+
+export async function page({ collector }) {
+  const browser = await launchChromium();
+  const sink = await startSink();
+  const runs = { none: [], spoor: [] };
+  try {
+    for (let r = 0; r < RUNS; r++) {
+      const order = r % 2 ? ["spoor", "none"] : ["none", "spoor"];
+      for (const variant of order) runs[variant].push(await visit(browser, collector.url, variant === "spoor", sink));
+    }
+  } finally {
+    await browser.close();
+    await sink.stop();
+  }
+  const med = (variant, key) => median(runs[variant].map((x) => x[key]));
+  const wires = runs.spoor.map(wire);
+  const mw = (key) => median(wires.map((w) => w[key]));
+  const extraScript = runs.spoor.map((x, i) => x.scriptMs - runs.none[i].scriptMs);
+  const row = (label, key, digits = 1, unit = " ms") => {
+    const [a, b] = [med("none", key), med("spoor", key)];
+    return [label, `${num(a, digits)}${unit}`, `${num(b, digits)}${unit}`, a ? `${num(b / a, 2)}×` : "—"];
+  };
+  const visibleS = VISIT_MS / 1000;
+  const markdown = [
+    `A ${visibleS} s visit of \`/product\` (1280×720): ${CLICKS} clicks spread evenly over the visit on ` +
+      "text, headings and buttons, a wheel scroll before each; then the visitor leaves. " +
+      `${RUNS} runs of each variant, alternating, one browser; medians.`,
+    "",
+    table(
+      ["main thread", "without tracker", "with Spoor", "ratio"],
+      [
+        row("script time (DevTools `ScriptDuration`)", "scriptMs"),
+        row("all tasks (`TaskDuration`)", "taskMs"),
+        row("long tasks (≥ 50 ms)", "longTasks", 0, ""),
+        row("click to next frame (median of the 50 clicks)", "clickToPaintMs", 1),
+      ],
+    ),
+    "",
+    `Extra script time with Spoor: ${num(median(extraScript), 1)} ms over the ${visibleS} s visit ` +
+      `(runs: ${extraScript.map((x) => num(x, 1)).join(", ")} ms). ` +
+      `Of the ${runs.spoor[0].trackerListeners} listeners the tracker adds, scroll, wheel or touch ` +
+      `ones without \`passive\`: ${runs.spoor[0].activeListeners.length}. ` +
+      `Time to the first batch: ${num(median(runs.spoor.map((x) => x.firstBatchMs)) / 1000, 1)} s after navigation.`,
+    "",
+    table(
+      ["wire, per visit", "median"],
+      [
+        ["requests to `/v1/events` (beacons among them)", `${mw("requests")} (${mw("beacons")})`],
+        [`goal: ≤ 1 per 10 s visible + 1 on hide`, `≤ ${Math.ceil(visibleS / 10) + 1}`],
+        ["events sent (clicks among them)", `${mw("events")} (${mw("clicks")})`],
+        ["request bodies", `${num(mw("bodyBytes"))} B`],
+        ["bytes per event (bodies ÷ events)", `${num(mw("bytesPerEvent"), 1)} B`],
+        ["bytes per click event (its own JSON; goal ≤ 80)", `${num(mw("bytesPerClick"), 1)} B`],
+      ],
+    ),
+  ].join("\n");
+  return { data: { runs: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map(({ batches, ...x }) => x)])), wires }, markdown };
+}

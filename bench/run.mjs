@@ -1,0 +1,74 @@
+// `make bench`: every benchmark, one after the other on a quiet machine, written to
+// BENCHMARKS.md with the command, the machine and the date. `node bench/run.mjs bytes page`
+// runs some sections only (and prints them instead of writing the file).
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { startCollector } from "../scripts/lib/collector.mjs";
+import { root, startEmulator } from "../scripts/lib/emulator.mjs";
+import { awsCalls } from "./aws-calls.mjs";
+import { bundle } from "./bundle.mjs";
+import { bytes } from "./bytes.mjs";
+import { native } from "./native.mjs";
+import { page } from "./page.mjs";
+import { workerd } from "./workerd.mjs";
+
+const SECTIONS = [
+  ["bytes", "Tracker: bytes", bytes],
+  ["page", "Tracker: page cost and wire", page],
+  ["native", "Collector: native throughput", native],
+  ["workerd", "Collector: in workerd, against an empty Worker", workerd],
+  ["bundle", "Collector: bundle and start-up", bundle],
+  ["aws", "Collector: AWS calls and cost per million events", awsCalls],
+];
+
+const chosen = process.argv.slice(2);
+const sections = chosen.length ? SECTIONS.filter(([id]) => chosen.includes(id)) : SECTIONS;
+const version = (cmd, args) => {
+  try {
+    return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "ignore"] }).toString().trim().split("\n")[0];
+  } catch {
+    return "unknown";
+  }
+};
+const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] || os.arch();
+const machine =
+  `${os.availableParallelism()} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, ` +
+  `${version("sh", ["-c", ". /etc/os-release && echo $PRETTY_NAME"])}; node ${process.version}, ` +
+  `${version("/usr/bin/chromium", ["--version"])}, ${version("rustc", ["--version"])}, ` +
+  `wrangler ${JSON.parse(readFileSync(path.join(root, "node_modules/wrangler/package.json"))).version}`;
+
+const emulator = await startEmulator();
+const collector = await startCollector(emulator, {
+  vars: { SITES: JSON.stringify({ demo: ["*"], bench: ["*"] }) },
+});
+const out = [];
+try {
+  for (const [id, title, run] of sections) {
+    const started = Date.now();
+    process.stderr.write(`== ${title}\n`);
+    const result = await run({ emulator, collector });
+    out.push({ id, title, ...result, seconds: Math.round((Date.now() - started) / 1000) });
+    if (chosen.length) console.log(`\n## ${title}\n\n${result.markdown}\n`);
+  }
+} finally {
+  await collector.stop();
+  await emulator.stop();
+}
+writeFileSync(path.join(root, "build/bench.json"), JSON.stringify(out, null, 2));
+if (!chosen.length) {
+  const md = [
+    "# Benchmarks",
+    "",
+    "Written by `make bench` (`node bench/run.mjs`); do not edit by hand. Medians of repeated,",
+    "alternating runs in one session; the machine is shared and noisy, so compare ratios within",
+    "a table rather than absolute times across runs.",
+    "",
+    `Machine: ${machine}. Run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC.`,
+    "",
+    ...out.flatMap((s) => [`## ${s.title}`, "", s.markdown, "", `_${s.seconds} s; \`node bench/run.mjs ${s.id}\` reruns this section._`, ""]),
+  ].join("\n");
+  writeFileSync(path.join(root, "BENCHMARKS.md"), md);
+  process.stderr.write("BENCHMARKS.md written\n");
+}

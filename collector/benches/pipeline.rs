@@ -1,0 +1,146 @@
+//! The collector's own work per batch, natively on one core: what the Worker does before it
+//! answers (content type, parse and validate, enrich, the queue message) and what the
+//! consumer does before its AWS calls (read the message, raw items and their DynamoDB JSON,
+//! the S3 object, aggregates, guarded transactions, alerts). AWS and the network are left out:
+//! they are measured in workerd by `make bench`.
+//!
+//! A plain harness (no criterion: nothing else needs its dependencies): samples of ~200 ms,
+//! the median of 15, printed as one JSON line for bench/run.mjs.
+//! `cargo bench -p collector --bench pipeline`
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use collector::enrich::{self, RequestFacts};
+use collector::store::Work;
+use collector::{aggregates, alerts, clock, ingest, records};
+use serde_json::{json, Value};
+
+const EVENTS: usize = 50;
+const SAMPLES: usize = 15;
+const RETENTION_DAYS: u32 = 30;
+const WINDOW_MS: i64 = 600_000;
+const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// A 50-event batch as the tracker sends it: a pageview, 44 clicks, scroll marks, dwell, a
+/// custom event and an error.
+fn batch(now: i64) -> Vec<u8> {
+    let mut events: Vec<Value> = vec![json!({"id": "e0", "k": "pageview", "ts": now - 60_000,
+        "url": "/product?id=11", "title": "Enamel pin", "ref": "https://search.example/?q=pin"})];
+    for i in 1..45 {
+        events.push(
+            json!({"id": format!("e{i}"), "k": "click", "ts": now - 60_000 + i * 900,
+            "url": "/product?id=11", "x": 0.31, "y": 1200 + i, "yr": 0.42,
+            "sel": "main>section.buy>button#add", "ex": 0.5, "ey": 0.25, "tag": "button",
+            "txt": "Add to cart", "href": null, "rage": false, "dead": i % 7 == 0}),
+        );
+    }
+    events.push(
+        json!({"id": "e45", "k": "scroll", "ts": now - 5_000, "url": "/product?id=11",
+        "max": 0.8, "marks": [25, 50, 75]}),
+    );
+    events.push(
+        json!({"id": "e46", "k": "scroll", "ts": now - 4_000, "url": "/product?id=11",
+        "max": 1.0, "marks": [90, 100]}),
+    );
+    events.push(
+        json!({"id": "e47", "k": "dwell", "ts": now - 3_000, "url": "/product?id=11",
+        "engaged_ms": 41_000, "visible_ms": 55_000, "total_ms": 60_000}),
+    );
+    events.push(
+        json!({"id": "e48", "k": "custom", "ts": now - 2_000, "url": "/product?id=11",
+        "name": "cart_add", "props": {"product": "11", "qty": 1}}),
+    );
+    events.push(
+        json!({"id": "e49", "k": "error", "ts": now - 1_000, "url": "/product?id=11",
+        "msg": "TypeError: x is undefined", "src": "/app.js", "line": 7, "col": 3}),
+    );
+    assert_eq!(events.len(), EVENTS);
+    serde_json::to_vec(&json!({
+        "v": 1, "site": "demo", "batch": "0b9f2a4c-bench", "sent": now,
+        "vid": "5f0c7c1e-4f51-4d4b-9a8e-0e7d1c1f2a3b", "sid": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+        "ctx": {"vw": 1280, "vh": 720, "dpr": 1, "lang": "en-GB"}, "events": events
+    }))
+    .unwrap()
+}
+
+/// The Worker's part: what happens between the request body and the queue message.
+fn edge(body: &[u8], now: i64, key: &[u8]) -> String {
+    ingest::check_content_type(Some("text/plain;charset=UTF-8")).unwrap();
+    let mut envelope = ingest::parse(body, now).unwrap();
+    envelope.client = enrich::client(
+        &RequestFacts {
+            user_agent: UA,
+            ip: Some("203.0.113.9"),
+            country: Some("GB"),
+            webdriver: false,
+        },
+        key,
+        now,
+    );
+    serde_json::to_string(&Work::Events(Box::new(envelope))).unwrap()
+}
+
+/// The consumer's part: from the queue message to the request bodies of its AWS calls.
+fn consume(message: &str) -> usize {
+    let Work::Events(env) = serde_json::from_str::<Work>(message).unwrap() else {
+        unreachable!()
+    };
+    let items = records::raw_events(&env, RETENTION_DAYS);
+    let dynamodb = serde_json::to_vec(&items).unwrap();
+    let s3 = (records::s3_key(&env), records::ndjson(&env));
+    let agg = aggregates::aggregate(&env, WINDOW_MS);
+    let errors = alerts::browser_errors(&env, WINDOW_MS);
+    let tx = records::counter_transactions(&env, &agg, &errors, RETENTION_DAYS, WINDOW_MS);
+    let visitor = records::visitor_transaction(&env, RETENTION_DAYS);
+    let bursts = alerts::rage_bursts(&env.batch.site, &agg);
+    dynamodb.len() + s3.1.len() + tx.len() + visitor.map_or(0, |v| v.len()) + bursts.len()
+}
+
+/// Median time of one call of `f`, over SAMPLES samples of about 200 ms each.
+fn median(mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    let mut calls = 0u32;
+    while start.elapsed() < Duration::from_millis(200) {
+        f();
+        calls += 1;
+    }
+    let mut samples: Vec<Duration> = (0..SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..calls {
+                f();
+            }
+            t.elapsed() / calls
+        })
+        .collect();
+    samples.sort();
+    samples[SAMPLES / 2]
+}
+
+fn main() {
+    let now = clock::now_ms();
+    let body = batch(now);
+    let key = [7u8; 32];
+    let message = edge(&body, now, &key);
+    let edge_time = median(|| {
+        black_box(edge(black_box(&body), now, &key));
+    });
+    let consume_time = median(|| {
+        black_box(consume(black_box(&message)));
+    });
+    let total = edge_time + consume_time;
+    let per_s = |d: Duration| (EVENTS as f64 / d.as_secs_f64()).round();
+    println!(
+        "{}",
+        json!({
+            "events_per_batch": EVENTS,
+            "batch_bytes": body.len(),
+            "queue_message_bytes": message.len(),
+            "edge_us_per_batch": edge_time.as_secs_f64() * 1e6,
+            "consumer_us_per_batch": consume_time.as_secs_f64() * 1e6,
+            "edge_events_per_s": per_s(edge_time),
+            "consumer_events_per_s": per_s(consume_time),
+            "events_per_s_per_core": per_s(total),
+        })
+    );
+}
