@@ -54,14 +54,17 @@ test("batches refused or cut off for 30 s are all delivered once the collector i
     const refused = proxy.refused;
     proxy.failing = false;
 
-    // Back: the tracker's next retry (its backoff is at most a few seconds by now).
-    const sent = sink.events().get(sid);
+    // Back: the tracker's next retry (its backoff is at most a few seconds by now). Some events
+    // (the last view) may not have been tried yet: wait for the five views as well as for
+    // everything the tab had sent, as the sink sees it at each look.
     const items = await waitFor(
-      "everything the tab sent",
+      "everything the tab sent, and the five views",
       async () => {
         const stored = await partition(run.emulator, `S#demo#${sid}`);
         const ids = new Set(stored.map((i) => i.id));
-        return [...sent.keys()].every((id) => ids.has(id)) && stored;
+        const sent = [...sink.events().get(sid).keys()];
+        const views = stored.filter((i) => i.k === "pageview").length;
+        return views >= 5 && sent.every((id) => ids.has(id)) && stored;
       },
       { timeoutMs: 90_000, everyMs: 1_000 },
     );
