@@ -18,9 +18,9 @@ async function compileMs(browser, bytes) {
   for (let i = 0; i < SAMPLES; i++) {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.route("http://bench.invalid/**", (r) =>
-      r.fulfill({ body: r.request().url().endsWith(".wasm") ? bytes : "<html></html>", contentType: r.request().url().endsWith(".wasm") ? "application/wasm" : "text/html" }),
-    );
+    // An origin for the page to fetch the wasm from, served from memory.
+    await page.route("http://bench.invalid/", (r) => r.fulfill({ body: "", contentType: "text/html" }));
+    await page.route("http://bench.invalid/w.wasm", (r) => r.fulfill({ body: bytes, contentType: "application/wasm" }));
     await page.goto("http://bench.invalid/");
     samples.push(
       await page.evaluate(async () => {

@@ -6,7 +6,8 @@
 // Worker (the collector's includes its queue consumer: counted once the queue is drained).
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFileSync, rm } from "node:fs";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
@@ -53,9 +54,7 @@ async function startEmptyWorker() {
   execFileSync("sh", [path.join(root, "scripts/build-empty-worker.sh")], { stdio: "inherit" });
   const port = await freePort();
   const inspector = await freePort();
-  const state = await new Promise((res, rej) =>
-    mkdtemp(path.join(os.tmpdir(), "spoor-empty-"), (e, d) => (e ? rej(e) : res(d))),
-  );
+  const state = await mkdtemp(path.join(os.tmpdir(), "spoor-empty-"));
   const dir = path.join(root, "bench/empty-worker");
   const wrangler = start(
     "empty-worker",
@@ -75,7 +74,7 @@ async function startEmptyWorker() {
     inspector,
     async stop() {
       await wrangler.stop();
-      await new Promise((r) => rm(state, { recursive: true, force: true }, r));
+      await rm(state, { recursive: true, force: true });
     },
   };
 }

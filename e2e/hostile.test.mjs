@@ -11,6 +11,9 @@ import { stack } from "./lib/stack.mjs";
 
 const run = stack({ browser: true });
 
+/** Whether the stored `items` hold an event of kind `k`. */
+const has = (items, k) => items.some((i) => i.k === k);
+
 /** Opens the product page with `setup` run before any page script; returns the session id. */
 async function open(setup, { path = "/product", arg } = {}) {
   const context = await run.browser.newContext({ viewport: { width: 1280, height: 720 } });
@@ -27,7 +30,7 @@ async function visitAndLeave({ context, page, sid, problems }) {
   await page.click("#add");
   assert.equal(await page.locator("#cart-count").textContent(), "1", "the page still works");
   await page.goto("about:blank");
-  const kinds = (items) => ["click", "custom", "pageview"].filter((k) => items.some((i) => i.k === k));
+  const kinds = (items) => ["click", "custom", "pageview"].filter((k) => has(items, k));
   const items = await sessionEvents(run.emulator, "demo", sid, (items) => kinds(items).length === 3);
   assert.deepEqual(kinds(items), ["click", "custom", "pageview"]);
   assert.deepEqual(problems, [], "no errors or warnings in the page");
@@ -109,7 +112,6 @@ test("a prerendered page counts its pageview only once the visitor opens it", as
   await page.evaluate(() => window.__activate());
   await page.click("#add");
   await page.goto("about:blank");
-  const has = (items, k) => items.some((i) => i.k === k);
   const items = await sessionEvents(run.emulator, "demo", sid, (items) =>
     ["pageview", "click", "custom"].every((k) => has(items, k)),
   );
@@ -142,7 +144,6 @@ test("under a strict Content Security Policy the tracker works with 'wasm-unsafe
   const sid = await trackerReady(page);
   await page.click("#notify");
   await page.goto("about:blank");
-  const has = (items, k) => items.some((i) => i.k === k);
   await sessionEvents(run.emulator, "demo", sid, (items) => has(items, "pageview") && has(items, "click"));
   assert.deepEqual(violations, []);
   assert.deepEqual(problems, []);

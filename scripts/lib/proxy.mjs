@@ -1,5 +1,6 @@
 // A TCP proxy on 127.0.0.1 that a test can take down and bring back on the same port: an
 // outage of whatever stands behind it (the AWS emulator), with that thing's state kept.
+import http from "node:http";
 import net from "node:net";
 import { freePort } from "./ports.mjs";
 
@@ -50,7 +51,6 @@ export async function startProxy(target) {
  * posts to it.
  */
 export async function startFailingProxy(target) {
-  const http = await import("node:http");
   const upstream = new URL(target);
   const port = await freePort();
   const proxy = { failing: false, refused: 0 };
