@@ -64,6 +64,7 @@ fn n(item: &Option<Item>, attr: &str) -> f64 {
 
 #[tokio::test(flavor = "current_thread")]
 async fn events_are_stored_once_however_often_they_arrive() {
+    let _turn = support::exclusive().await;
     let stores = stores();
     let env = envelope(
         "once",
@@ -112,6 +113,7 @@ async fn events_are_stored_once_however_often_they_arrive() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_visitor_counts_once_across_batches() {
+    let _turn = support::exclusive().await;
     let stores = stores();
     let mut env = envelope("visits", "s-visits", vec![pageview()]);
     stores.write(&env).await.unwrap();
@@ -125,6 +127,7 @@ async fn a_visitor_counts_once_across_batches() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn large_batches_are_written_25_items_per_call() {
+    let _turn = support::exclusive().await;
     let stores = stores();
     let events = std::iter::once(pageview())
         .chain((1..180).map(|_| click(false)))
@@ -170,6 +173,7 @@ async fn alerts_where(field: &str, value: &str, expected: usize) -> Vec<Value> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_browser_error_alerts_once_per_window() {
+    let _turn = support::exclusive().await;
     let stores = stores();
     let error = json!({"k": "error", "msg": "Item 17 not found", "src": "app.js", "line": 3});
     let env = envelope("errs", "s-errs", vec![error.clone(), error.clone()]);
@@ -207,6 +211,7 @@ async fn a_browser_error_alerts_once_per_window() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn rage_clicks_alert_when_a_window_crosses_the_threshold() {
+    let _turn = support::exclusive().await;
     let stores = stores();
     // The threshold is 3 (see support): two rage clicks do not alert, the third does.
     let env = envelope("rage", "s-rage1", vec![click(true), click(true)]);
@@ -229,6 +234,7 @@ async fn rage_clicks_alert_when_a_window_crosses_the_threshold() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_wrong_signature_is_refused_and_nothing_is_written() {
+    let _turn = support::exclusive().await;
     let emulator = support::emulator();
     let mut config = emulator.config();
     config.aws.secret_access_key = "not-the-secret".into();
@@ -250,6 +256,7 @@ async fn a_wrong_signature_is_refused_and_nothing_is_written() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_unreachable_endpoint_is_a_transient_error() {
+    let _turn = support::exclusive().await;
     let mut config = support::emulator().config();
     config.aws.endpoint = Some("http://127.0.0.1:9".into());
     let err = Stores::new(&config)
@@ -262,6 +269,7 @@ async fn an_unreachable_endpoint_is_a_transient_error() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_read_side_answers_from_what_was_written() {
+    let _turn = support::exclusive().await;
     use collector::reads;
     let stores = stores();
     let mut events = vec![pageview(), click(false), click(true)];
@@ -345,6 +353,7 @@ fn log_body(service: &str, n: usize, session: Option<&str>) -> Vec<u8> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_thousand_identical_errors_make_one_incident_and_one_alert() {
+    let _turn = support::exclusive().await;
     use collector::logs;
     let stores = stores();
     let body = log_body("shop-api", 1000, None);
@@ -395,6 +404,7 @@ async fn a_thousand_identical_errors_make_one_incident_and_one_alert() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn server_logs_join_the_browser_session_that_caused_them() {
+    let _turn = support::exclusive().await;
     use collector::{logs, reads};
     let stores = stores();
     stores
@@ -421,6 +431,7 @@ async fn server_logs_join_the_browser_session_that_caused_them() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_traffic_surge_alerts_once() {
+    let _turn = support::exclusive().await;
     use collector::aws::dynamodb::Update;
     use collector::surge;
     let stores = stores();

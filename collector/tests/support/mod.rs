@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
+use tokio::sync::{Mutex, MutexGuard};
+
 use collector::config::{AwsConfig, Config};
 
 pub struct Emulator {
@@ -20,6 +22,15 @@ pub struct Emulator {
     /// An SQS queue subscribed to the alerts topic, to read alerts back.
     pub alerts_queue_url: String,
     _process: Child,
+}
+
+/// A turn at the emulator. moto runs a transaction on a copy of the whole table and puts the
+/// copy back, so two at once lose each other's writes (a batch marker vanishes and a
+/// redelivery counts again): tests that write hold a turn for their whole run.
+/// (An async lock: each test runs its own runtime, and the turn is held across awaits.)
+pub async fn exclusive() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::const_new(());
+    TURN.lock().await
 }
 
 pub fn emulator() -> &'static Emulator {
