@@ -47,9 +47,16 @@ export async function setVisible(page, visible) {
   }, visible);
 }
 
-/** Waits until the tracker is loaded and started on `page`. */
+/** Waits until the tracker is loaded and started on `page`, and the page is in its final
+ * layout: the demo's product page grows 200 ms after load (its photo arrives) and marks it,
+ * and a click aimed before that lands where the button used to be. */
 export async function trackerReady(page) {
-  await page.waitForFunction(() => window.spoor && window.spoor.ready);
+  await page.waitForFunction(
+    () =>
+      window.spoor &&
+      window.spoor.ready &&
+      (!document.getElementById("photo") || document.documentElement.dataset.grown === "yes"),
+  );
   return page.evaluate(() => window.spoor.sessionId());
 }
 
