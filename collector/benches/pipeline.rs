@@ -85,9 +85,9 @@ fn consume(message: &str) -> usize {
     let Work::Events(env) = serde_json::from_str::<Work>(message).unwrap() else {
         unreachable!()
     };
-    let items = records::raw_events(&env, RETENTION_DAYS);
-    let dynamodb = serde_json::to_vec(&items).unwrap();
-    let s3 = (records::s3_key(&env), records::ndjson(&env));
+    let records = records::event_records(&env, RETENTION_DAYS);
+    let dynamodb = serde_json::to_vec(&records.items).unwrap();
+    let s3 = (records::s3_key(&env), records.ndjson);
     let agg = aggregates::aggregate(&env, WINDOW_MS);
     let errors = alerts::browser_errors(&env, WINDOW_MS);
     let tx = records::counter_transactions(&env, &agg, &errors, RETENTION_DAYS, WINDOW_MS);

@@ -5,7 +5,9 @@
 //! batches) and writes it, and the dead-letter queue into the AWS dead-letter store;
 //! `scheduled` checks each site's traffic for surges and drops.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde_json::json;
 use worker::{
@@ -43,8 +45,21 @@ fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string())
 }
 
-fn config(env: &Env) -> Result<Config> {
-    Config::from_lookup(|name| var(env, name))
+thread_local! {
+    /// The configuration, read once per isolate: vars and secrets are fixed for an isolate's
+    /// life (changing one deploys a new version), and reading them through the runtime and
+    /// parsing them cost more per request than validating a batch (see BENCHMARKS.md).
+    static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
+}
+
+fn config(env: &Env) -> Result<Rc<Config>> {
+    if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
+        return Ok(config);
+    }
+    // An error is not kept: it is reported again on every request until fixed.
+    let config = Rc::new(Config::from_lookup(|name| var(env, name))?);
+    CONFIG.with(|c| c.set(config.clone()).ok());
+    Ok(config)
 }
 
 #[event(fetch)]

@@ -58,20 +58,35 @@ fn flat_events(env: &Envelope) -> Vec<Map<String, Value>> {
         .collect()
 }
 
+/// What a batch's events become: one DynamoDB item each, and the S3 object.
+pub struct EventRecords {
+    pub items: Vec<Item>,
+    /// The batch as newline-delimited JSON, one flat record per event.
+    pub ndjson: Vec<u8>,
+}
+
 /// One item per event: `pk = S#<site>#<sid>`, `sk = E#<client ts>#<event id>`. Every event
 /// also carries `rpk`/`rsk`, the keys of the `recent` index (a site's events of a day, by
 /// client time: the dashboard's live view); clicks also `cpk`/`csk`, the keys of the sparse
-/// `clicks` index (clicks of a page and day), which the heatmap reads.
-pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
+/// `clicks` index (clicks of a page and day), which the heatmap reads. And the same flat
+/// records as the S3 object's lines.
+pub fn event_records(env: &Envelope, retention_days: u32) -> EventRecords {
     let b = &env.batch;
     let expires = expires_at(env, retention_days);
-    flat_events(env)
+    let flat = flat_events(env);
+    let mut ndjson = Vec::new();
+    for record in &flat {
+        // Serialising a map of JSON values cannot fail.
+        let _ = serde_json::to_writer(&mut ndjson, record);
+        ndjson.push(b'\n');
+    }
+    let items = flat
         .into_iter()
         .zip(&b.events)
         .map(|(fields, e)| {
             let mut item: Item = fields
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), Attr::from_json(v)?)))
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, Attr::from_value(v)?)))
                 .collect();
             item.insert("pk".into(), Attr::s(format!("S#{}#{}", b.site, b.sid)));
             item.insert("sk".into(), Attr::s(format!("E#{}#{}", e.ts, e.id)));
@@ -87,7 +102,8 @@ pub fn raw_events(env: &Envelope, retention_days: u32) -> Vec<Item> {
             }
             item
         })
-        .collect()
+        .collect();
+    EventRecords { items, ndjson }
 }
 
 /// Partition of the `recent` index: one site on one day.
@@ -111,17 +127,6 @@ pub fn s3_key(env: &Envelope) -> String {
         "events/site={}/dt={date}/hour={hour:02}/{}.ndjson",
         env.batch.site, env.batch.batch
     )
-}
-
-/// The batch as newline-delimited JSON, one flat record per event.
-pub fn ndjson(env: &Envelope) -> Vec<u8> {
-    let mut out = Vec::new();
-    for record in flat_events(env) {
-        // Serialising a map of JSON values cannot fail.
-        let _ = serde_json::to_writer(&mut out, &record);
-        out.push(b'\n');
-    }
-    out
 }
 
 /// The counter updates of a batch as guarded transactions: each starts with a marker item
@@ -270,7 +275,7 @@ pub fn log_session_items(batch: &LogBatch, retention_days: u32) -> Vec<Item> {
         .enumerate()
         .filter_map(|(i, r)| {
             let sid = r.session_id.as_ref()?;
-            let Some(Attr::M(mut item)) = Attr::from_json(&serde_json::to_value(r).ok()?) else {
+            let Some(Attr::M(mut item)) = Attr::from_value(serde_json::to_value(r).ok()?) else {
                 return None;
             };
             item.insert("pk".into(), Attr::s(format!("G#{sid}")));
@@ -411,7 +416,7 @@ mod tests {
 
     #[test]
     fn one_item_per_event_keyed_by_session_time_and_id() {
-        let items = raw_events(&envelope(NOW), 30);
+        let items = event_records(&envelope(NOW), 30).items;
         assert_eq!(items.len(), 3);
         let click = &items[1];
         assert_eq!(click["pk"].as_s(), Some("S#demo#s1"));
@@ -450,7 +455,8 @@ mod tests {
         resent.batch.sent += 60_000;
         resent.received += 60_000;
         let keys = |e: &Envelope| -> Vec<(Attr, Attr)> {
-            raw_events(e, 30)
+            event_records(e, 30)
+                .items
                 .into_iter()
                 .map(|i| (i["pk"].clone(), i["sk"].clone()))
                 .collect()
@@ -464,7 +470,7 @@ mod tests {
         // The batch's send stamp is 10 minutes behind the server clock.
         let mut env = envelope(NOW);
         env.batch.sent -= 600_000;
-        let items = raw_events(&env, 30);
+        let items = event_records(&env, 30).items;
         assert_eq!(items[1]["at"].as_f64(), Some((NOW - 1000 + 600_000) as f64));
         assert_eq!(items[1]["ts"].as_f64(), Some((NOW - 1000) as f64));
     }
@@ -476,7 +482,7 @@ mod tests {
             s3_key(&env),
             "events/site=demo/dt=2025-11-22/hour=05/b1.ndjson"
         );
-        let text = String::from_utf8(ndjson(&env)).unwrap();
+        let text = String::from_utf8(event_records(&env, 30).ndjson).unwrap();
         let lines: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

@@ -96,13 +96,12 @@ impl Stores {
             events: env.batch.events.len(),
             ..Written::default()
         };
-        self.dynamodb
-            .put_all(records::raw_events(env, retention))
-            .await?;
+        let records = records::event_records(env, retention);
+        self.dynamodb.put_all(records.items).await?;
         self.s3
             .put(
                 &records::s3_key(env),
-                records::ndjson(env),
+                records.ndjson,
                 "application/x-ndjson",
             )
             .await?;

@@ -98,9 +98,10 @@ impl Aws {
     /// returned, errors included, for the service module to interpret; only a failure to get
     /// one is an error. Every request we send is safe to repeat (see `store`).
     pub async fn send(&self, req: Request<'_>) -> Result<Response> {
+        let hash = payload_hash(&req.body).await?;
         let mut attempt = 1;
         loop {
-            let result = self.send_once(&req).await;
+            let result = self.send_once(&req, &hash).await;
             let transient = match &result {
                 Ok(resp) => is_transient(resp),
                 Err(_) => true,
@@ -113,7 +114,7 @@ impl Aws {
         }
     }
 
-    async fn send_once(&self, req: &Request<'_>) -> Result<Response> {
+    async fn send_once(&self, req: &Request<'_>, hash: &str) -> Result<Response> {
         let url = format!("{}{}", self.endpoint(req.service), req.path);
         let unreachable = |message: String| Error::Aws {
             service: req.service,
@@ -124,7 +125,7 @@ impl Aws {
         // Checked here because the signer insists on a URL with a host.
         reqwest::Url::parse(&url).map_err(|e| unreachable(format!("bad endpoint {url:?}: {e}")))?;
         let signed = self
-            .sign(req, &url)
+            .sign(req, &url, hash)
             .map_err(|e| unreachable(format!("signing failed: {e}")))?;
 
         let mut builder = self.http.request(req.method.clone(), &url);
@@ -152,7 +153,7 @@ impl Aws {
         &self,
         service: &'static str,
         target: &str,
-        body: &serde_json::Value,
+        body: &(impl serde::Serialize + ?Sized),
     ) -> Result<T> {
         let resp = self
             .send(Request {
@@ -182,6 +183,7 @@ impl Aws {
         &self,
         req: &Request<'_>,
         url: &str,
+        hash: &str,
     ) -> std::result::Result<Vec<(&'static str, String)>, String> {
         let identity: Identity = Credentials::new(
             &self.config.access_key_id,
@@ -212,7 +214,7 @@ impl Aws {
             req.method.as_str(),
             url,
             req.headers.iter().map(|(n, v)| (*n, v.as_str())),
-            SignableBody::Bytes(&req.body),
+            SignableBody::Precomputed(hash.to_string()),
         )
         .map_err(|e| e.to_string())?;
         let (instructions, _signature) = sign(signable, &params)
@@ -224,6 +226,46 @@ impl Aws {
             .map(|h| (h.name(), h.value().to_string()))
             .collect())
     }
+}
+
+/// The SHA-256 of a request body, in hex, as SigV4 signs it. In the Worker the runtime's
+/// native digest computes it: SHA-256 in wasm was the consumer's largest CPU cost (bodies of
+/// tens of KB per batch; see BENCHMARKS.md).
+#[cfg(target_arch = "wasm32")]
+async fn payload_hash(body: &[u8]) -> Result<String> {
+    use worker::js_sys::{global, Function, Promise, Reflect, Uint8Array};
+    use worker::wasm_bindgen::{JsCast, JsValue};
+    let failed = |e: JsValue| Error::Runtime(format!("crypto.subtle.digest: {e:?}"));
+    let crypto = Reflect::get(&global(), &"crypto".into()).map_err(failed)?;
+    let subtle = Reflect::get(&crypto, &"subtle".into()).map_err(failed)?;
+    let digest: Function = Reflect::get(&subtle, &"digest".into())
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(failed)?;
+    let promise: Promise = digest
+        .call2(&subtle, &"SHA-256".into(), &Uint8Array::from(body))
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(failed)?;
+    let hash = worker::wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(failed)?;
+    Ok(hex(&Uint8Array::new(&hash).to_vec()))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+async fn payload_hash(body: &[u8]) -> Result<String> {
+    use sha2::Digest;
+    Ok(hex(&sha2::Sha256::digest(body)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
 }
 
 /// The error an AWS JSON-protocol service returned (`__type` and `message`), as an [`Error`].
@@ -266,6 +308,19 @@ mod tests {
             status,
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn payload_hashes_are_sha256_in_hex() {
+        assert_eq!(
+            payload_hash(b"").await.unwrap(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            payload_hash(b"abc").await.unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
