@@ -1,6 +1,6 @@
 // `make bench`: every benchmark, one after the other on a quiet machine, written to
 // BENCHMARKS.md with the command, the machine and the date. `node bench/run.mjs bytes page`
-// runs some sections only (and prints them instead of writing the file).
+// runs some sections only, prints them, and replaces just those sections in BENCHMARKS.md.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -57,18 +57,35 @@ try {
   await emulator.stop();
 }
 writeFileSync(path.join(root, "build/bench.json"), JSON.stringify(out, null, 2));
+const run = new Date().toISOString().slice(0, 16).replace("T", " ");
+const section = (s) =>
+  [`## ${s.title}`, "", s.markdown, "", `_${s.seconds} s; \`node bench/run.mjs ${s.id}\` reruns this section._`, ""].join("\n");
+const file = path.join(root, "BENCHMARKS.md");
 if (!chosen.length) {
   const md = [
     "# Benchmarks",
     "",
     "Written by `make bench` (`node bench/run.mjs`); do not edit by hand. Medians of repeated,",
     "alternating runs in one session; the machine is shared and noisy, so compare ratios within",
-    "a table rather than absolute times across runs.",
+    "a table rather than absolute times across runs. A section rerun on its own says when.",
     "",
-    `Machine: ${machine}. Run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC.`,
+    `Machine: ${machine}. Run: ${run} UTC.`,
     "",
-    ...out.flatMap((s) => [`## ${s.title}`, "", s.markdown, "", `_${s.seconds} s; \`node bench/run.mjs ${s.id}\` reruns this section._`, ""]),
+    ...out.map(section),
   ].join("\n");
-  writeFileSync(path.join(root, "BENCHMARKS.md"), md);
+  writeFileSync(file, md);
   process.stderr.write("BENCHMARKS.md written\n");
+} else {
+  // A section rerun replaces its own text and says when it ran; the others stay as they were.
+  let md = readFileSync(file, "utf8");
+  for (const s of out) {
+    const start = md.indexOf(`## ${s.title}\n`);
+    if (start < 0) continue;
+    const next = md.indexOf("\n## ", start + 1);
+    const end = next < 0 ? md.length : next + 1;
+    const text = section({ ...s, markdown: `_Rerun on its own: ${run} UTC._\n\n${s.markdown}` });
+    md = md.slice(0, start) + text + (next < 0 ? "" : "\n") + md.slice(end);
+  }
+  writeFileSync(file, md);
+  process.stderr.write(`BENCHMARKS.md: ${out.map((s) => s.id).join(", ")} updated\n`);
 }

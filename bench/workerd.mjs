@@ -198,8 +198,11 @@ function summarise(results, profiles) {
       `same isolate, ${ratio("collector")} %. CPU per batch in the Worker's own isolate, beyond the ` +
       `empty Worker's: **${ms(isolate("edge"))}** at the edge and ${ms(isolate("collector") - isolate("edge"))} ` +
       "in the consumer (goal ≤ 1 ms; the free plan allows 10 ms per request, and a consumer " +
-      "invocation is billed on its own). workerd's CPU per request counts all its threads — HTTP, " +
-      "the local queue, the runtime — so it is an upper bound.",
+      "invocation is billed on its own). The consumer's share covers the batch's writes and the " +
+      "request's own access-log record (`LOG_REQUESTS=all`: one more S3 object and counter " +
+      "transaction per request); about half of it is the JavaScript side of its AWS requests " +
+      "(`fetch`, headers, the native SHA-256 of each body). workerd's CPU per request counts " +
+      "all its threads — HTTP, the local queue, the runtime — so it is an upper bound.",
   ].join("\n");
   return { data: { results, profiles }, markdown };
 }
