@@ -1,9 +1,14 @@
 // What the tracker costs the page, and what it puts on the wire: the same scripted visit of
-// the demo's product page (scrolling, 50 clicks) with and without the tracker, alternately,
-// in one headless Chromium. Main-thread script time and long tasks come from the DevTools
+// the demo's product page (scrolling, 50 clicks) without a tracker, with Spoor, and with
+// Plausible's official npm tracker (a light, pageview-centred one, served in Spoor's place
+// and answered locally), in rotation, in one headless Chromium. Main-thread script time and long tasks come from the DevTools
 // protocol and the Long Tasks API; click-to-paint from each click's event time to the next
 // frame; the tracker's requests and their bodies from a copy the page sends to a sink.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { launchChromium } from "../e2e/lib/browser.mjs";
+import { root } from "../scripts/lib/emulator.mjs";
 import { startSink } from "../e2e/lib/sink.mjs";
 import { waitFor } from "../scripts/lib/ports.mjs";
 import { median, num, table } from "./lib/format.mjs";
@@ -11,6 +16,8 @@ import { median, num, table } from "./lib/format.mjs";
 const VISIT_MS = Number(process.env.BENCH_VISIT_SECONDS || 60) * 1000;
 const RUNS = Number(process.env.BENCH_RUNS || 3);
 const CLICKS = 50;
+const plausibleVersion = () =>
+  JSON.parse(readFileSync(path.join(root, "node_modules/@plausible-analytics/tracker/package.json"))).version;
 const TARGETS = ["#add", "#notify", "h1", ".price", ".long p", ".long blockquote", ".long h2", ".cart"];
 
 /** Runs in the page before its scripts: long tasks, click-to-next-frame times, and the
@@ -45,14 +52,42 @@ function probe() {
   };
 }
 
-async function visit(browser, url, withTracker, sink) {
+/** Plausible's npm tracker as one classic script, set up as its docs say; it sends to a path
+ * of the page's own origin (answered 404; the sink counts what was sent). */
+function plausibleScript() {
+  const dir = path.join(root, "build/bench");
+  mkdirSync(dir, { recursive: true });
+  const entry = path.join(dir, "plausible-entry.js");
+  writeFileSync(
+    entry,
+    'import { init } from "@plausible-analytics/tracker";\n' +
+      `init({ domain: "demo.example", endpoint: "/plausible/api/event", captureOnLocalhost: true, logging: false });\n`,
+  );
+  return execFileSync(
+    path.join(root, "node_modules/.bin/esbuild"),
+    [entry, "--bundle", "--minify", "--format=iife", "--log-level=warning"],
+    { cwd: root },
+  ).toString();
+}
+
+async function visit(browser, url, variant, { sink, plausibleSink }, plausible) {
+  const withTracker = variant === "spoor";
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   // The sink copies every batch the page posts, beacons included (DevTools misses a beacon
   // sent while the page unloads); only with the tracker, whose cost it then slightly adds to.
   if (withTracker) await sink.watch(context);
+  if (variant === "plausible") await plausibleSink.watch(context, "/plausible/api/event");
+  const before = plausibleSink.batches.length;
+  const other = () => plausibleSink.batches.slice(before); // what Plausible's tracker sent
   const page = await context.newPage();
   await page.addInitScript(probe);
   if (!withTracker) await page.route("**/t.js", (r) => r.fulfill({ contentType: "text/javascript", body: "" }));
+  if (variant === "plausible") {
+    // Run where the page's deferred script would have. (The page pins t.js by its hash, so
+    // nothing else can be served in its place; and a page whose HTML the bench rewrote
+    // would lose its loopback address space, and with it the copies sent to the sink.)
+    await page.addInitScript({ content: `addEventListener("DOMContentLoaded", function () {${plausible}\n});` });
+  }
   const cdp = await context.newCDPSession(page);
   await cdp.send("Performance.enable");
   await cdp.send("Network.enable");
@@ -83,6 +118,9 @@ async function visit(browser, url, withTracker, sink) {
   if (withTracker) {
     await waitFor("the last batch", () => sink.batches.some((b) => b.sid === sid && b.events.some((e) => e.k === "dwell")));
   }
+  if (variant === "plausible") {
+    await waitFor("Plausible's engagement event", () => other().some((r) => r.n === "engagement"));
+  }
   await context.close();
   return {
     scriptMs: metric("ScriptDuration") * 1000,
@@ -93,6 +131,7 @@ async function visit(browser, url, withTracker, sink) {
     activeListeners: bench.activeListeners,
     trackerListeners: bench.trackerListeners,
     batches: withTracker ? sink.batches.filter((b) => b.sid === sid) : [],
+    other: { requests: other().length, bytes: other().reduce((a, r) => a + Buffer.byteLength(JSON.stringify(r)), 0) },
     fetches: sends.length,
     firstBatchMs: sends.length ? sends[0].at - start : null,
   };
@@ -119,24 +158,33 @@ function wire({ batches, fetches }) {
 export async function page({ collector }) {
   const browser = await launchChromium();
   const sink = await startSink();
-  const runs = { none: [], spoor: [] };
+  const plausibleSink = await startSink();
+  const plausible = plausibleScript();
+  const variants = ["none", "spoor", "plausible"];
+  const runs = Object.fromEntries(variants.map((v) => [v, []]));
   try {
     for (let r = 0; r < RUNS; r++) {
-      const order = r % 2 ? ["spoor", "none"] : ["none", "spoor"];
-      for (const variant of order) runs[variant].push(await visit(browser, collector.url, variant === "spoor", sink));
+      // Each run in another order, so no variant always goes first.
+      const order = variants.map((_, i) => variants[(i + r) % variants.length]);
+      for (const variant of order) runs[variant].push(await visit(browser, collector.url, variant, { sink, plausibleSink }, plausible));
     }
   } finally {
     await browser.close();
     await sink.stop();
+    await plausibleSink.stop();
   }
   const med = (variant, key) => median(runs[variant].map((x) => x[key]));
   const wires = runs.spoor.map(wire);
   const mw = (key) => median(wires.map((w) => w[key]));
-  const extraScript = runs.spoor.map((x, i) => x.scriptMs - runs.none[i].scriptMs);
+  const extra = (variant) => runs[variant].map((x, i) => x.scriptMs - runs.none[i].scriptMs);
+  const extraScript = extra("spoor");
+  const extraPlausible = extra("plausible");
   const row = (label, key, digits = 1, unit = " ms") => {
-    const [a, b] = [med("none", key), med("spoor", key)];
-    return [label, `${num(a, digits)}${unit}`, `${num(b, digits)}${unit}`, a ? `${num(b / a, 2)}×` : "—"];
+    const [a, b, c] = [med("none", key), med("spoor", key), med("plausible", key)];
+    const cells = [a, b, c].map((x) => `${num(x, digits)}${unit}`);
+    return [label, ...cells, a ? `${num(b / a, 2)}×` : "—"];
   };
+  const plausibleWire = runs.plausible.map((x) => x.other);
   const visibleS = VISIT_MS / 1000;
   const markdown = [
     `A ${visibleS} s visit of \`/product\` (1280×720): ${CLICKS} clicks spread evenly over the visit on ` +
@@ -144,7 +192,7 @@ export async function page({ collector }) {
       `${RUNS} runs of each variant, alternating, one browser; medians.`,
     "",
     table(
-      ["main thread", "without tracker", "with Spoor", "ratio"],
+      ["main thread", "without tracker", "with Spoor", "with Plausible", "Spoor ÷ without"],
       [
         row("script time (DevTools `ScriptDuration`)", "scriptMs"),
         row("all tasks (`TaskDuration`)", "taskMs"),
@@ -154,7 +202,10 @@ export async function page({ collector }) {
     ),
     "",
     `Extra script time with Spoor: ${num(median(extraScript), 1)} ms over the ${visibleS} s visit ` +
-      `(runs: ${extraScript.map((x) => num(x, 1)).join(", ")} ms). ` +
+      `(runs: ${extraScript.map((x) => num(x, 1)).join(", ")} ms); with Plausible's tracker ` +
+      `(@plausible-analytics/tracker ${plausibleVersion()}, ${num(Buffer.byteLength(plausible))} B minified; ` +
+      `pageviews, engagement time and scroll depth; no clicks, no errors): ` +
+      `${num(median(extraPlausible), 1)} ms (runs: ${extraPlausible.map((x) => num(x, 1)).join(", ")} ms). ` +
       `Of the ${runs.spoor[0].trackerListeners} listeners the tracker adds, scroll, wheel or touch ` +
       `ones without \`passive\`: ${runs.spoor[0].activeListeners.length}. ` +
       `Time to the first batch: ${num(median(runs.spoor.map((x) => x.firstBatchMs)) / 1000, 1)} s after navigation.`,
@@ -168,6 +219,10 @@ export async function page({ collector }) {
         ["request bodies", `${num(mw("bodyBytes"))} B`],
         ["bytes per event (bodies ÷ events)", `${num(mw("bytesPerEvent"), 1)} B`],
         ["bytes per click event (its own JSON; goal ≤ 80)", `${num(mw("bytesPerClick"), 1)} B`],
+        [
+          "Plausible, for comparison: requests, bodies (pageview and engagement events; no clicks)",
+          `${median(plausibleWire.map((w) => w.requests))}, ${num(median(plausibleWire.map((w) => w.bytes)))} B`,
+        ],
       ],
     ),
   ].join("\n");

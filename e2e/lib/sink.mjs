@@ -34,13 +34,14 @@ export async function startSink() {
       }
       return bySession;
     },
-    /** Call on a context before its pages load. */
-    watch(context) {
-      return context.addInitScript((sink) => {
+    /** Call on a context before its pages load; copies the bodies posted to URLs that
+     * contain `path`. */
+    watch(context, path = "/v1/events") {
+      return context.addInitScript(({ sink, path }) => {
         const beacon = Navigator.prototype.sendBeacon;
         const copy = (url, body) => {
           try {
-            if (String(url).includes("/v1/events") && typeof body === "string") {
+            if (String(url).includes(path) && typeof body === "string") {
               beacon.call(navigator, sink, body);
             }
           } catch {
@@ -56,7 +57,7 @@ export async function startSink() {
           copy(typeof input === "string" ? input : input.url, init && init.body);
           return fetch.apply(this, arguments);
         };
-      }, url);
+      }, { sink: url, path });
     },
     stop: () => new Promise((resolve) => server.close(resolve)),
   };
