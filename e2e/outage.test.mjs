@@ -18,9 +18,9 @@ const run = stack({
   browser: true,
   awsProxy: true,
   vars: { SITES: JSON.stringify({ demo: ["*"], dup: ["*"] }) },
-  // Every visitor here comes from 127.0.0.1: at two batches a visit and a visit a second,
-  // the per-client limit (120 a minute) would refuse some of their beacons, which no tracker
-  // can resend. Rate limits have their own test (limits.test.mjs).
+  // Every visitor here comes from 127.0.0.1: should a minute's visits outgrow the per-client
+  // limit (it did at 120), beacons would be refused, which no tracker can resend. Rate limits
+  // have their own test (limits.test.mjs).
   patch: (toml) => toml.replace(/limit = \d+/g, "limit = 1000000"),
 });
 
