@@ -116,15 +116,18 @@ impl Event {
                     .key("tag")
                     .str(&c.tag)
                     .key("txt")
-                    .str(&c.txt)
-                    .key("href")
-                    .opt_str(c.href.as_deref())
-                    .key("out")
-                    .bool(c.out)
-                    .key("rage")
-                    .bool(c.rage)
-                    .key("dead")
-                    .bool(c.dead);
+                    .str(&c.txt);
+                // Absent means null or false on the wire: most clicks are on no link, and
+                // neither rage nor dead.
+                if let Some(href) = &c.href {
+                    j.key("href").str(href).key("out").bool(c.out);
+                }
+                if c.rage {
+                    j.key("rage").bool(true);
+                }
+                if c.dead {
+                    j.key("dead").bool(true);
+                }
             }
             Kind::Scroll { max, marks } => {
                 j.str("scroll")
@@ -241,6 +244,30 @@ mod tests {
             (c.href.as_deref(), c.out, c.rage, c.dead),
             (Some("https://docs.example/"), true, true, false)
         );
+    }
+
+    #[test]
+    fn a_plain_click_leaves_out_what_is_null_or_false() {
+        let e = Event {
+            id: "e2".into(),
+            ts: 1,
+            url: "/".into(),
+            kind: Kind::Click(Click {
+                sel: "h1".into(),
+                tag: "h1".into(),
+                dead: true,
+                ..Click::default()
+            }),
+        };
+        let json = e.encode();
+        for absent in ["href", "out", "rage"] {
+            assert!(!json.contains(absent), "{absent} in {json}");
+        }
+        let w: wire::Event = serde_json::from_str(&json).unwrap();
+        let EventData::Click(c) = w.data else {
+            panic!("not a click")
+        };
+        assert_eq!((c.href, c.out, c.rage, c.dead), (None, false, false, true));
     }
 
     #[test]

@@ -3,19 +3,18 @@
 
 use alloc::string::String;
 
-use crate::json::hex_digit;
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// Formats 16 random bytes as an RFC 4122 version-4 UUID (lower-case, hyphenated).
-pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let mut out = String::with_capacity(36);
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+/// 16 random bytes as 22 characters of URL-safe base64 without padding: all 128 bits, in 14
+/// characters fewer than a UUID — on every event of every batch.
+pub fn random_id(bytes: [u8; 16]) -> String {
+    let mut out = String::with_capacity(22);
+    // Three bytes make four characters; the last byte alone makes two.
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
         }
-        out.push(hex_digit(u32::from(*b) >> 4));
-        out.push(hex_digit(u32::from(*b)));
     }
     out
 }
@@ -25,16 +24,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_a_version_4_uuid() {
-        let id = uuid_v4([0xff; 16]);
-        assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
-        let id = uuid_v4([0; 16]);
-        assert_eq!(id, "00000000-0000-4000-8000-000000000000");
-    }
-
-    #[test]
-    fn keeps_the_random_bits() {
+    fn ids_are_url_safe_base64_of_the_16_bytes() {
+        // Vectors from Node: Buffer.from(bytes).toString("base64url").
+        assert_eq!(random_id([0xff; 16]), "_____________________w");
+        assert_eq!(random_id([0; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
+        let bytes: [u8; 16] = core::array::from_fn(|i| i as u8);
+        assert_eq!(random_id(bytes), "AAECAwQFBgcICQoLDA0ODw");
         let bytes: [u8; 16] = core::array::from_fn(|i| (i as u8) * 17);
-        assert_eq!(uuid_v4(bytes), "00112233-4455-4677-8899-aabbccddeeff");
+        assert_eq!(random_id(bytes), "ABEiM0RVZneImaq7zN3u_w");
     }
 }

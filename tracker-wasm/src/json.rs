@@ -71,13 +71,6 @@ impl Json {
         self
     }
 
-    pub fn opt_str(&mut self, value: Option<&str>) -> &mut Self {
-        match value {
-            Some(v) => self.str(v),
-            None => self.raw("null"),
-        }
-    }
-
     pub fn bool(&mut self, value: bool) -> &mut Self {
         self.raw(if value { "true" } else { "false" })
     }
@@ -235,7 +228,7 @@ mod tests {
             .begin_array()
             .str("x")
             .bool(true)
-            .opt_str(None)
+            .raw("null")
             .end_array()
             .key("c")
             .begin_object()

@@ -27,7 +27,7 @@ use crate::config::{self, Config, Storage};
 use crate::dwell::Dwell;
 use crate::errors::Errors;
 use crate::event::{Event, Kind};
-use crate::ids::uuid_v4;
+use crate::ids;
 use crate::json::cat;
 use crate::props::{self, Prop};
 use crate::scroll::Scroll;
@@ -158,7 +158,7 @@ fn random_id(window: &Window) -> String {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }
     }
-    uuid_v4(bytes)
+    ids::random_id(bytes)
 }
 
 /// Starts tracking the page. `base` is the URL the loader came from (ending in `/`) and

@@ -117,7 +117,7 @@ fn selectors_walk_up_to_an_id() {
 fn start_keeps_the_session_id_in_session_storage() {
     started();
     let sid = session_id().unwrap();
-    assert_eq!(sid.len(), 36);
+    assert_eq!(sid.len(), 22);
     let stored = window()
         .session_storage()
         .unwrap()
