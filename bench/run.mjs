@@ -80,7 +80,10 @@ if (!chosen.length) {
   let md = readFileSync(file, "utf8");
   for (const s of out) {
     const start = md.indexOf(`## ${s.title}\n`);
-    if (start < 0) continue;
+    if (start < 0) {
+      process.stderr.write(`BENCHMARKS.md has no section "${s.title}": run make bench\n`);
+      continue;
+    }
     const next = md.indexOf("\n## ", start + 1);
     const end = next < 0 ? md.length : next + 1;
     const text = section({ ...s, markdown: `_Rerun on its own: ${run} UTC._\n\n${s.markdown}` });

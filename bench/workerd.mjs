@@ -6,8 +6,9 @@
 // same isolate, writing to AWS as the batches come), and with the consumer detached — the edge
 // alone, which is what answers the browsers. CPU time is read two ways: from /proc for the
 // workerd processes (all their threads: HTTP, the local queue, the runtime), and from V8's
-// sampling profiler on the Worker's isolate in one more round each (its own code only, which
-// is what Cloudflare bills as CPU time).
+// sampling profiler on the Worker's isolate in one more round each: its busy time, which is
+// the Worker's own code (what Cloudflare bills as CPU) plus any time its thread waited for a
+// core on this loaded machine — an upper bound.
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -181,12 +182,13 @@ function summarise(results, profiles) {
   const isolate = (k) => profiles[k].busyMsPerRequest - profiles.empty.busyMsPerRequest;
   const markdown = [
     `${ROUNDS} alternating rounds of ${SECONDS} s per Worker, 20 connections, one 50-event batch ` +
-      "per request (a pageview and 49 clicks, fresh ids each); medians. Isolate CPU: V8's sampling " +
-      `profiler (200 µs) on the Worker's isolate during one more ${PROFILE_SECONDS} s round each, ` +
-      "busy samples ÷ requests.",
+      "per request (a pageview and 49 clicks, fresh ids each); medians. Isolate busy time: V8's " +
+      `sampling profiler (200 µs) on the Worker's isolate during one more ${PROFILE_SECONDS} s round ` +
+      "each, the wall time of its non-idle samples ÷ requests — the isolate's CPU time plus any " +
+      "time its thread waited for one of the 2 cores, so an upper bound on what would be billed.",
     "",
     table(
-      ["Worker", "requests/s", "latency p50", "latency p99", "workerd CPU per request", "isolate CPU per request"],
+      ["Worker", "requests/s", "latency p50", "latency p99", "workerd CPU per request", "isolate busy per request"],
       [
         row("empty", "empty Rust Worker (reads the body, answers 202)"),
         row("edge", "Spoor edge: validate, enrich, queue (consumer detached)"),
@@ -195,8 +197,8 @@ function summarise(results, profiles) {
     ),
     "",
     `The edge reaches **${ratio("edge")} %** of the ceiling (goal ≥ 70 %); with its consumer in the ` +
-      `same isolate, ${ratio("collector")} %. CPU per batch in the Worker's own isolate, beyond the ` +
-      `empty Worker's: **${ms(isolate("edge"))}** at the edge and ${ms(isolate("collector") - isolate("edge"))} ` +
+      `same isolate, ${ratio("collector")} %. Busy time per batch in the Worker's own isolate, beyond ` +
+      `the empty Worker's: **${ms(isolate("edge"))}** at the edge and ${ms(isolate("collector") - isolate("edge"))} ` +
       "in the consumer (goal ≤ 1 ms; the free plan allows 10 ms per request, and a consumer " +
       "invocation is billed on its own). The consumer's share covers the batch's writes and the " +
       "request's own access-log record (`LOG_REQUESTS=all`: one more S3 object and counter " +

@@ -191,7 +191,7 @@ test("a 60 s AWS outage during visits loses nothing and counts nothing twice", a
       })}`,
     );
   } finally {
-    for (const context of contexts) await context.close();
+    await Promise.allSettled(contexts.map((c) => c.close()));
     await sink.stop();
   }
 });

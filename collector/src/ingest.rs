@@ -66,11 +66,12 @@ pub fn parse(body: &[u8], received: i64) -> Result<Envelope> {
         return Err(Error::TooLarge { limit: MAX_BODY });
     }
     // Tracking the path costs a third of the parse; it is only needed to explain an error.
-    let batch: Batch = serde_json::from_slice(body).map_err(|_| {
+    let batch: Batch = serde_json::from_slice(body).map_err(|e| {
         let de = &mut serde_json::Deserializer::from_slice(body);
         match serde_path_to_error::deserialize::<_, Batch>(de) {
             Err(e) => locate(body, e),
-            Ok(_) => Error::invalid("body", "unreadable batch"),
+            // A whole batch followed by something else: trailing characters.
+            Ok(_) => Error::invalid("body", e.to_string()),
         }
     })?;
     let envelope = Envelope {
@@ -342,6 +343,16 @@ mod tests {
         assert_eq!(field(b"{not json"), "body");
         assert_eq!(field(b"[1]"), "body");
         assert_eq!(field(br#"{"v":1,"ctx":{oops}}"#), "ctx");
+        // A whole batch and then something else is refused, saying so.
+        let mut body = serde_json::to_vec(&batch()).unwrap();
+        body.extend_from_slice(b" xyz");
+        match parse(&body, NOW) {
+            Err(Error::Invalid { field, reason }) => {
+                assert_eq!(field, "body");
+                assert!(reason.contains("trailing"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

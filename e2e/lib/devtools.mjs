@@ -34,8 +34,9 @@ export async function attachDevtools(port) {
   return {
     /** The isolate's JS heap: `{ usedSize, totalSize }` in bytes. */
     heapUsage: () => send("Runtime.getHeapUsage"),
-    /** Starts V8's sampling profiler on the isolate; `stop()` resolves to the CPU time
-     * (ms) the isolate was busy — samples that are not idle — split into wasm, garbage
+    /** Starts V8's sampling profiler on the isolate; `stop()` resolves to the time (ms)
+     * the isolate was busy — the wall time of samples that are not idle, which on a loaded
+     * machine includes waits for a core — split into wasm, garbage
      * collection and the rest (JS glue, and the runtime's own code called from it); and
      * the profile itself. */
     async profile() {
