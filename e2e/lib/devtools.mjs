@@ -35,7 +35,7 @@ export async function attachDevtools(port) {
     /** The isolate's JS heap: `{ usedSize, totalSize }` in bytes. */
     heapUsage: () => send("Runtime.getHeapUsage"),
     /** Starts V8's sampling profiler on the isolate; `stop()` resolves to the time (ms)
-     * the isolate was busy — the wall time of samples that are not idle, which on a loaded
+     * the isolate was busy — the wall time of samples in its code, which on a loaded
      * machine includes waits for a core — split into wasm, garbage
      * collection and the rest (JS glue, and the runtime's own code called from it); and
      * the profile itself. */
@@ -55,23 +55,17 @@ export async function attachDevtools(port) {
   };
 }
 
-/** Sampled time (ms) per kind of code in a V8 CPU profile, idle samples left out. */
+/** Sampled time (ms) per kind of code in a V8 CPU profile. Busy is JavaScript, wasm and
+ * garbage collection; `(program)` is left out with `(idle)`: workerd does not mark its isolates
+ * idle, so time spent waiting for I/O is sampled as `(program)`. */
 function busyTime({ nodes, samples, timeDeltas }) {
   const kind = new Map();
   for (const n of nodes) {
     const { functionName, url } = n.callFrame;
-    kind.set(
-      n.id,
-      functionName === "(idle)"
-        ? "idle"
-        : functionName === "(garbage collector)"
-          ? "gc"
-          : url.startsWith("wasm:")
-            ? "wasm"
-            : "other",
-    );
+    const named = { "(idle)": "idle", "(program)": "program", "(garbage collector)": "gc" };
+    kind.set(n.id, named[functionName] || (url.startsWith("wasm:") ? "wasm" : "other"));
   }
-  const ms = { wasm: 0, gc: 0, other: 0, idle: 0 };
+  const ms = { wasm: 0, gc: 0, other: 0, program: 0, idle: 0 };
   // Each delta is the time before its sample, spent in the code that sample caught.
   samples.forEach((id, i) => (ms[kind.get(id)] += (timeDeltas[i] || 0) / 1000));
   return { busy: ms.wasm + ms.gc + ms.other, ...ms };
