@@ -124,15 +124,11 @@ export async function workerd({ emulator }) {
   const empty = await startEmptyWorker();
   const options = {
     vars: { AWS_ENDPOINT_URL: aws.url, TOPIC_ARN: "", SITES: JSON.stringify({ bench: ["*"] }) },
-    patch: (toml) => toml.replace(/limit = \d+/g, "limit = 10000000"),
+    unlimited: true,
   };
   const collector = await startCollector(emulator, options);
-  const edge = await startCollector(emulator, {
-    ...options,
-    // No consumer: accepted batches stay in the local queue (a few hundred MB by the end).
-    patch: (toml) =>
-      options.patch(toml).split(/^(?=\[)/m).filter((s) => !s.startsWith("[[queues.consumers]]")).join(""),
-  });
+  // No consumer: accepted batches stay in the local queue (a few hundred MB by the end).
+  const edge = await startCollector(emulator, { ...options, withoutConsumer: true });
   const targets = { empty, edge, collector };
   const tools = {};
   for (const [k, t] of Object.entries(targets)) tools[k] = await attachDevtools(t.inspector);

@@ -91,10 +91,7 @@ pub fn fingerprint(parts: &[&str]) -> String {
         h.update(p.as_bytes());
         h.update([0]);
     }
-    h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex(&h.finalize()[..8])
 }
 
 /// One alert per distinct browser error (by site, normalised message and source) per window.

@@ -54,7 +54,7 @@ pub fn ip_hash(ip: &str, key: &[u8], now_ms: i64) -> String {
     mac.update(b"|");
     mac.update(ip.trim().as_bytes());
     let digest = mac.finalize().into_bytes();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&digest[..16])
 }
 
 #[cfg(test)]

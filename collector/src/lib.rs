@@ -24,3 +24,13 @@ pub mod ua;
 mod edge;
 
 pub use error::{Error, Result};
+
+/// Bytes as lower-case hex: hashes in keys, ids and signatures.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
+}

@@ -250,7 +250,7 @@ fn chunks(body: &[u8], service: &str, received: i64, records: Vec<LogRecord>) ->
         .chain_update([0])
         .chain_update(body)
         .finalize();
-    let id: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let id = crate::hex(&digest[..12]);
     let mut batches: Vec<LogBatch> = Vec::new();
     let mut size = 0;
     for r in records {

@@ -18,7 +18,16 @@ export const LOG_KEY = randomBytes(16).toString("hex");
  */
 export async function startCollector(
   emulator,
-  { port, echo = false, vars = {}, withoutQueue = false, testScheduled = false, patch } = {},
+  {
+    port,
+    echo = false,
+    vars = {},
+    withoutQueue = false,
+    withoutConsumer = false,
+    unlimited = false,
+    testScheduled = false,
+    patch,
+  } = {},
 ) {
   port = port ? await ensureFree(port, "collector") : await freePort();
   const inspector = await freePort();
@@ -39,15 +48,17 @@ export async function startCollector(
     LOG_KEYS: JSON.stringify({ "shop-api": LOG_KEY }),
     ...vars,
   };
-  // A changed configuration (no queue bindings: the Worker writes within waitUntil instead;
-  // or `patch(toml)`, e.g. other rate limits) is a copy beside the original, so relative paths
-  // stay right; it is removed on stop.
+  // A changed configuration is a copy beside the original, so relative paths stay right; it is
+  // removed on stop. Without queue bindings the Worker writes within waitUntil instead;
+  // without the consumers accepted batches stay queued (the edge alone); `unlimited` lifts the
+  // rate limits (all local clients are 127.0.0.1); `patch(toml)` changes anything else.
   let config;
-  if (withoutQueue || patch) {
+  if (withoutQueue || withoutConsumer || unlimited || patch) {
     let toml = await readFile(path.join(root, "wrangler.toml"), "utf8");
-    if (withoutQueue) {
-      toml = toml.split(/^(?=\[)/m).filter((s) => !s.startsWith("[[queues.")).join("");
-    }
+    const drop = (prefix) => toml.split(/^(?=\[)/m).filter((s) => !s.startsWith(prefix)).join("");
+    if (withoutQueue) toml = drop("[[queues.");
+    if (withoutConsumer) toml = drop("[[queues.consumers]]");
+    if (unlimited) toml = toml.replace(/limit = \d+/g, "limit = 10000000");
     if (patch) toml = patch(toml);
     config = path.join(root, `wrangler.test-${process.pid}-${port}.toml`);
     await writeFile(config, toml);

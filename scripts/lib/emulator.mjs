@@ -1,7 +1,6 @@
 // The local stand-in for AWS: moto's server on 127.0.0.1, checking SigV4 signatures, with the
 // project's CloudFormation template applied. Used by `make demo` and by the tests.
 import { readFile } from "node:fs/promises";
-import http from "node:http";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import {
@@ -19,6 +18,7 @@ import {
 } from "@aws-sdk/client-iam";
 import { ensureFree, freePort, waitFor } from "./ports.mjs";
 import { start } from "./processes.mjs";
+import { startSerialProxy } from "./proxy.mjs";
 
 // Node 20 is what this machine has; the SDK's notice about Node 22 is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -45,7 +45,7 @@ export async function startEmulator({ port, echo = false } = {}) {
     ["-H", "127.0.0.1", "-p", String(motoPort)],
     { env: { INITIAL_NO_AUTH_ACTION_COUNT: String(BOOTSTRAP_CALLS) }, echo },
   );
-  const serial = await serialProxy(port, motoPort);
+  const serial = await startSerialProxy(port, motoPort);
   try {
     await waitFor("AWS emulator", async () => (await fetch(`${endpoint}/moto-api/data.json`)).ok, {
       process: moto.child,
@@ -85,63 +85,6 @@ export async function startEmulator({ port, echo = false } = {}) {
     await serial.stop();
     throw new Error(`${e.message}\n--- emulator output ---\n${moto.output()}`);
   }
-}
-
-/**
- * Lets one request at a time through to the emulator. moto applies a DynamoDB transaction to
- * a copy of the table and, when the transaction is cancelled (a guard that finds its marker:
- * a redelivered batch), puts the copy back — undoing whatever other requests wrote meanwhile.
- * DynamoDB does not do that; one request at a time makes moto behave like it. (moto works
- * under one interpreter lock anyway, so little is lost.) Headers pass unchanged, so request
- * signatures, made for this address, still verify.
- */
-async function serialProxy(port, targetPort) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  let turn = Promise.resolve();
-  const sockets = new Set();
-  const server = http.createServer((req, res) => {
-    const body = [];
-    req.on("data", (c) => body.push(c));
-    req.on("end", () => {
-      turn = turn.then(
-        () =>
-          new Promise((done) => {
-            const up = http.request(
-              { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers, agent },
-              (answer) => {
-                res.writeHead(answer.statusCode, answer.headers);
-                answer.pipe(res);
-                answer.on("end", done);
-                answer.on("error", done);
-                answer.on("close", done);
-              },
-            );
-            up.on("error", () => {
-              if (!res.headersSent) res.writeHead(502);
-              res.end();
-              done();
-            });
-            up.end(Buffer.concat(body));
-          }),
-      );
-    });
-  });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", resolve);
-  });
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        server.close(resolve);
-        for (const s of sockets) s.destroy();
-        agent.destroy();
-      }),
-  };
 }
 
 function clientOptions(endpoint, credentials) {

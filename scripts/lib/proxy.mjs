@@ -1,5 +1,5 @@
-// A TCP proxy on 127.0.0.1 that a test can take down and bring back on the same port: an
-// outage of whatever stands behind it (the AWS emulator), with that thing's state kept.
+// Proxies on 127.0.0.1 between the parts of the local stack: one a test can take down (an
+// outage), one that makes the collector fail, one that lets requests through one at a time.
 import http from "node:http";
 import net from "node:net";
 import { freePort } from "./ports.mjs";
@@ -89,4 +89,61 @@ export async function startFailingProxy(target) {
   proxy.url = `http://127.0.0.1:${port}`;
   proxy.stop = () => new Promise((resolve) => server.close(resolve));
   return proxy;
+}
+
+/**
+ * Lets one request at a time through to the emulator. moto applies a DynamoDB transaction to
+ * a copy of the table and, when the transaction is cancelled (a guard that finds its marker:
+ * a redelivered batch), puts the copy back — undoing whatever other requests wrote meanwhile.
+ * DynamoDB does not do that; one request at a time makes moto behave like it. (moto works
+ * under one interpreter lock anyway, so little is lost.) Headers pass unchanged, so request
+ * signatures, made for this address, still verify.
+ */
+export async function startSerialProxy(port, targetPort) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let turn = Promise.resolve();
+  const sockets = new Set();
+  const server = http.createServer((req, res) => {
+    const body = [];
+    req.on("data", (c) => body.push(c));
+    req.on("end", () => {
+      turn = turn.then(
+        () =>
+          new Promise((done) => {
+            const up = http.request(
+              { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers, agent },
+              (answer) => {
+                res.writeHead(answer.statusCode, answer.headers);
+                answer.pipe(res);
+                answer.on("end", done);
+                answer.on("error", done);
+                answer.on("close", done);
+              },
+            );
+            up.on("error", () => {
+              if (!res.headersSent) res.writeHead(502);
+              res.end();
+              done();
+            });
+            up.end(Buffer.concat(body));
+          }),
+      );
+    });
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        for (const s of sockets) s.destroy();
+        agent.destroy();
+      }),
+  };
 }

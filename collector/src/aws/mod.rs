@@ -250,22 +250,13 @@ async fn payload_hash(body: &[u8]) -> Result<String> {
     let hash = worker::wasm_bindgen_futures::JsFuture::from(promise)
         .await
         .map_err(failed)?;
-    Ok(hex(&Uint8Array::new(&hash).to_vec()))
+    Ok(crate::hex(&Uint8Array::new(&hash).to_vec()))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 async fn payload_hash(body: &[u8]) -> Result<String> {
     use sha2::Digest;
-    Ok(hex(&sha2::Sha256::digest(body)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
-        .map(char::from)
-        .collect()
+    Ok(crate::hex(&sha2::Sha256::digest(body)))
 }
 
 /// The error an AWS JSON-protocol service returned (`__type` and `message`), as an [`Error`].

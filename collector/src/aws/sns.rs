@@ -175,10 +175,7 @@ impl Intercept for PayloadHash {
     ) -> std::result::Result<(), BoxError> {
         let request = context.request_mut();
         if let Some(body) = request.body().bytes() {
-            let hash: String = Sha256::digest(body)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let hash = crate::hex(&Sha256::digest(body));
             request.headers_mut().insert("x-amz-content-sha256", hash);
         }
         Ok(())
