@@ -8,14 +8,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{AddEventListenerOptions, Element, EventTarget};
 
-use super::{
-    custom, delivery, func, navigate, now, pageview, with, Callback, Callbacks, Tracker,
-    HEARTBEAT_MS,
-};
+use super::page::func;
+use super::{custom, with, Callback, Callbacks};
 use crate::clicks::{self, ClickInput};
-use crate::event::{Click, Kind};
 use crate::props::Prop;
 use crate::selector::{self, Step};
+use crate::tracker::{Env, Target, Timer};
 
 #[wasm_bindgen]
 extern "C" {
@@ -43,32 +41,33 @@ fn forever(f: impl FnMut(JsValue) + 'static) -> js_sys::Function {
 }
 
 pub(super) fn listen(prerendering: bool) {
-    let Some((window, document)) = with(|t| (t.window.clone(), t.document.clone())) else {
+    let Some((window, document)) = with(|t| (t.env.window.clone(), t.env.document.clone())) else {
         return;
     };
     let callbacks = Callbacks {
-        flush: callback(|_| delivery::on_timer()),
-        beat: callback(|_| on_beat()),
-        dead: callback(|seq| {
-            with(|t| {
-                if seq.as_f64() == Some(f64::from(t.click_seq)) {
-                    t.settle_click();
-                }
-            });
+        flush: callback(|_| timer(Timer::Flush)),
+        beat: callback(|_| timer(Timer::Beat)),
+        dead: callback(|seq| timer(Timer::Dead(seq.as_f64().unwrap_or(0.0) as u32))),
+        frame: callback(|_| timer(Timer::Frame)),
+        sent: callback(|response| {
+            let status = response
+                .dyn_ref::<web_sys::Response>()
+                .map_or(0, |r| r.status());
+            with(|t| t.sent(status));
         }),
-        frame: callback(|_| on_frame()),
-        sent: callback(delivery::on_sent),
-        failed: callback(|_| delivery::on_failed()),
+        failed: callback(|_| {
+            with(|t| t.sent(0)); // offline, DNS, CORS: all "try again later"
+        }),
         failed_quietly: callback(|_| {}),
         mutated: callback(|_| {
-            with(|t| t.answered = true);
+            with(|t| t.mutated());
         }),
     };
     let observer = web_sys::MutationObserver::new(func(&callbacks.mutated)).ok();
     let resized = forever(|_| {
         with(|t| {
-            if let Some(root) = t.document.document_element() {
-                t.height = f64::from(root.scroll_height());
+            if let Some(root) = t.env.document.document_element() {
+                t.resized(f64::from(root.scroll_height()));
             }
         });
     });
@@ -79,12 +78,10 @@ pub(super) fn listen(prerendering: bool) {
         ro.observe(&root);
     }
     with(|t| {
-        t.callbacks = Some(callbacks);
-        t.mutations = observer;
-        t.height = t
-            .document
-            .document_element()
-            .map_or(0.0, |r| f64::from(r.scroll_height()));
+        t.env.callbacks = Some(callbacks);
+        t.env.mutations = observer;
+        let root = t.env.document.document_element();
+        t.resized(root.map_or(0.0, |r| f64::from(r.scroll_height())));
     });
 
     // One function handles every event type: a closure per type would cost the page's
@@ -130,7 +127,7 @@ pub(super) fn listen(prerendering: bool) {
             &bubbling,
         );
     }
-    if with(|t| t.config.spa) == Some(true) {
+    if with(|t| t.config().spa) == Some(true) {
         let _ = win.add_event_listener_with_callback_and_add_event_listener_options(
             "popstate", &handler, &bubbling,
         );
@@ -138,20 +135,29 @@ pub(super) fn listen(prerendering: bool) {
     }
 }
 
+fn timer(timer: Timer) {
+    with(|t| t.timer(timer));
+}
+
 fn dispatch(e: JsValue) {
     let kind = e.unchecked_ref::<web_sys::Event>().type_();
     match kind.as_str() {
         "click" => on_click(e),
         "submit" => on_submit(e),
-        "scroll" => on_scroll(),
-        "visibilitychange" => on_visibility(),
-        "focus" | "blur" => {
-            with(|t| t.dwell.focus(now(&t.window), kind == "focus"));
+        "scroll" => {
+            with(|t| t.scrolled());
         }
-        "pagehide" | "freeze" => leave(),
-        // A frozen background tab thawed: the same view goes on.
+        "visibilitychange" => {
+            with(|t| t.visibility(t.env.visible()));
+        }
+        "focus" | "blur" => {
+            with(|t| t.focus(kind == "focus"));
+        }
+        "pagehide" | "freeze" => {
+            with(|t| t.leave());
+        }
         "resume" => {
-            with(|t| t.gone = false);
+            with(|t| t.thawed());
         }
         // Back from the back/forward cache: a new view of the same page.
         "pageshow" => {
@@ -160,22 +166,23 @@ fn dispatch(e: JsValue) {
                 .and_then(|p| p.as_bool())
                 == Some(true)
             {
-                with(|t| navigate(t, true));
+                with(|t| t.navigate(true));
             }
         }
         "online" => {
-            with(|t| {
-                t.retry_at = 0.0;
-                delivery::flush_now(t);
-            });
+            with(|t| t.online());
         }
         "error" => on_error(e),
         "unhandledrejection" => on_rejection(e),
         "popstate" | "prerenderingchange" => pageview(),
         _ => {
-            with(|t| t.dwell.input(now(&t.window)));
+            with(|t| t.input());
         }
     }
+}
+
+fn pageview() {
+    with(|t| t.navigate(false));
 }
 
 /// Wraps `history.pushState` and `replaceState` so that a single-page app's navigations are
@@ -212,13 +219,10 @@ fn on_click(e: JsValue) {
         return;
     };
     let e: &Pointer = e.unchecked_ref();
-    let custom_event = with(|t| {
-        navigate(t, false); // an SPA that changed its URL without the history API
-        t.settle_click(); // a new click ends the previous one's wait
-        let at = now(&t.window);
-        let root = t.document.document_element();
+    let marked = with(|t| {
+        let root = t.env.document.document_element();
         let rect = el.get_bounding_client_rect();
-        let pos = clicks::position(&ClickInput {
+        let input = ClickInput {
             page_x: e.page_x(),
             page_y: e.page_y(),
             client_x: e.client_x(),
@@ -229,63 +233,30 @@ fn on_click(e: JsValue) {
             rect_top: rect.top(),
             rect_width: rect.width(),
             rect_height: rect.height(),
-        });
-        t.dwell.input(at);
+        };
         let closest = |selector: &str| el.closest(selector).ok().flatten();
         let masked = closest(clicks::MASKED).is_some();
-        let txt = if masked || el.child_element_count() > clicks::MAX_LABEL_CHILDREN {
-            String::new()
+        let text = if masked || el.child_element_count() > clicks::MAX_LABEL_CHILDREN {
+            None
         } else {
-            clicks::label(&el.text_content().unwrap_or_default())
+            el.text_content()
         };
-        let href = closest("a[href]")
-            .and_then(|a| js_sys::Reflect::get(&a, &"href".into()).ok())
-            .and_then(|h| h.as_string());
-        let origin = t.window.location().origin().unwrap_or_default();
-        let click = Click {
-            x: pos.x,
-            y: pos.y,
-            yr: pos.yr,
+        let target = Target {
             sel: selector::build(&path(&el)),
-            ex: pos.ex,
-            ey: pos.ey,
             tag: el.local_name(),
-            txt,
-            out: href
-                .as_deref()
-                .is_some_and(|h| clicks::is_outbound(h, &origin)),
-            href,
-            rage: t.rage.click(at, e.page_x(), e.page_y()),
-            dead: false,
+            text,
+            href: closest("a[href]")
+                .and_then(|a| js_sys::Reflect::get(&a, &"href".into()).ok())
+                .and_then(|h| h.as_string()),
+            interactive: closest(clicks::INTERACTIVE).is_some(),
         };
-        let candidate = closest(clicks::INTERACTIVE).is_some();
-        let event = t.event(Kind::Click(click));
-        t.pending_click = Some((event, candidate));
-        t.answered = false;
-        t.click_seq = t.click_seq.wrapping_add(1);
-        if let (Some(m), Some(c)) = (&t.mutations, &t.callbacks) {
-            let opts = web_sys::MutationObserverInit::new();
-            opts.set_subtree(true);
-            opts.set_child_list(true);
-            opts.set_attributes(true);
-            opts.set_character_data(true);
-            if let Some(root) = &root {
-                let _ = m.observe_with_options(root, &opts);
-            }
-            let _ = t
-                .window
-                .set_timeout_with_callback_and_timeout_and_arguments_1(
-                    func(&c.dead),
-                    clicks::DEAD_WINDOW_MS,
-                    &JsValue::from(t.click_seq),
-                );
-        }
+        t.click(&input, target);
         // No-code events: a click inside an element marked data-spoor-event (forms report
         // theirs on submit).
         closest("[data-spoor-event]").filter(|m| m.local_name() != "form")
     })
     .flatten();
-    if let Some(marked) = custom_event {
+    if let Some(marked) = marked {
         marked_event(&marked);
     }
 }
@@ -353,81 +324,6 @@ pub(super) fn path(el: &Element) -> Vec<Step> {
     steps
 }
 
-fn on_scroll() {
-    with(|t| {
-        t.dwell.input(now(&t.window));
-        t.answered = true; // a scroll answers a pending click
-        if !t.frame_pending {
-            if let Some(c) = &t.callbacks {
-                t.frame_pending = t.window.request_animation_frame(func(&c.frame)).is_ok();
-            }
-        }
-    });
-}
-
-/// At most once per animation frame: the scroll position against the known height.
-fn on_frame() {
-    with(|t| {
-        t.frame_pending = false;
-        let top = t.window.scroll_y().unwrap_or(0.0);
-        let viewport = t
-            .window
-            .inner_height()
-            .ok()
-            .and_then(|h| h.as_f64())
-            .unwrap_or(0.0);
-        t.scroll.observe(top, viewport, t.height.max(viewport));
-    });
-}
-
-fn on_visibility() {
-    with(|t| {
-        let visible = !t.document.hidden();
-        t.dwell.visibility(now(&t.window), visible);
-        if visible {
-            schedule_beat(t);
-        } else {
-            navigate(t, false);
-            t.report();
-            delivery::send(t, true);
-        }
-    });
-}
-
-/// The page is going away (or being frozen): report, and hand everything to the browser.
-fn leave() {
-    with(|t| {
-        t.answered = true;
-        t.report();
-        t.gone = true;
-        delivery::send(t, true);
-    });
-}
-
-/// Keeps dwell and scroll flowing on long visible views.
-pub(super) fn schedule_beat(t: &mut Tracker) {
-    if t.beat_timer || !t.dwell.is_visible() {
-        return;
-    }
-    if let Some(c) = &t.callbacks {
-        t.beat_timer = t
-            .window
-            .set_timeout_with_callback_and_timeout_and_arguments_0(func(&c.beat), HEARTBEAT_MS)
-            .is_ok();
-    }
-}
-
-fn on_beat() {
-    with(|t| {
-        t.beat_timer = false;
-        if t.dwell.is_visible() {
-            navigate(t, false);
-            t.report();
-            schedule_beat(t);
-        }
-    });
-}
-
 fn on_error(e: JsValue) {
     let get = |name: &str| js_sys::Reflect::get(&e, &name.into()).unwrap_or_default();
     let msg = get("message").as_string().unwrap_or_default();
@@ -448,14 +344,5 @@ fn on_rejection(e: JsValue) {
 }
 
 fn error(msg: String, src: String, line: u32, col: u32) {
-    with(|t| {
-        if t.errors.admit(&msg, &src, line, col) {
-            t.record(Kind::Error {
-                msg,
-                src,
-                line,
-                col,
-            });
-        }
-    });
+    with(|t| t.error(msg, src, line, col));
 }

@@ -9,7 +9,7 @@
 //!   than allowed to double-borrow the state.
 
 mod capture;
-mod delivery;
+mod page;
 #[cfg(test)]
 mod tests;
 
@@ -19,18 +19,16 @@ use core::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Document, Element, Window};
+use web_sys::{Document, Element};
 
-use crate::batch::{Header, Limits, Outbox};
-use crate::clicks::Rage;
-use crate::config::{self, Config, Storage};
-use crate::dwell::Dwell;
-use crate::errors::Errors;
-use crate::event::{Event, Kind};
+use crate::batch::Header;
+use crate::config::{self, Storage};
 use crate::ids;
 use crate::json::cat;
-use crate::props::{self, Prop};
-use crate::scroll::Scroll;
+use crate::mirror;
+use crate::props::Prop;
+use crate::tracker::{Env, Tracker};
+use page::Page;
 
 #[wasm_bindgen]
 extern "C" {
@@ -52,8 +50,6 @@ extern "C" {
     fn prerendering(this: &Doc) -> Option<bool>;
 }
 
-/// Most time between dwell/scroll reports while a page stays visible (ms).
-const HEARTBEAT_MS: i32 = 60_000;
 /// Key of the visitor's opt-out, in `localStorage` whatever the id storage (it is consent,
 /// not tracking).
 const OPT_OUT_KEY: &str = "spoor.optout";
@@ -76,89 +72,24 @@ struct Callbacks {
     mutated: Callback,
 }
 
-/// A callback as the function web APIs take.
-fn func(c: &Callback) -> &js_sys::Function {
-    c.as_ref().unchecked_ref()
-}
-
-struct Tracker {
-    window: Window,
-    document: Document,
-    config: Config,
-    header: Header,
-    /// Where ids live (`None`: memory only).
-    ids: Option<web_sys::Storage>,
-    /// Where undelivered batches wait for a later page (`None`: memory only).
-    offline: Option<web_sys::Storage>,
-    outbox: Outbox,
-    /// The batch being sent by `fetch`, one at a time, in order.
-    sending: Option<String>,
-    /// Sends failed in a row: the backoff, and whether beacons can be trusted.
-    failures: u32,
-    /// `performance.now()` before which no send is tried.
-    retry_at: f64,
-    flush_timer: bool,
-    beat_timer: bool,
-    callbacks: Option<Callbacks>,
-    /// The current page view: its URL (path and query), dwell and scroll.
-    page: String,
-    dwell: Dwell,
-    scroll: Scroll,
-    /// The document's height, kept by a ResizeObserver (no layout reads on scroll).
-    height: f64,
-    frame_pending: bool,
-    rage: Rage,
-    errors: Errors,
-    /// A click waiting to learn whether anything answered it, and whether it could be dead.
-    pending_click: Option<(Event, bool)>,
-    /// Numbers clicks, so a click's timer cannot end a later click's wait.
-    click_seq: u32,
-    /// A DOM change, scroll or navigation happened since the pending click.
-    answered: bool,
-    mutations: Option<web_sys::MutationObserver>,
-    /// The page is being unloaded (pagehide came): later events of its teardown report
-    /// nothing more, unless the back/forward cache brings it back (a new view).
-    gone: bool,
-    /// The visitor opted out: record nothing more.
-    stopped: bool,
-}
-
 /// The one tracker of this page. wasm32 has one thread, so a static cell is enough.
-struct Global(RefCell<Option<Tracker>>);
+struct Global(RefCell<Option<Tracker<Page>>>);
 // SAFETY: wasm32-unknown-unknown without atomics runs on one thread; nothing else can see it.
 unsafe impl Sync for Global {}
 static TRACKER: Global = Global(RefCell::new(None));
 
 /// Runs `f` on the tracker if it is started, running, and not already borrowed.
-fn with<R>(f: impl FnOnce(&mut Tracker) -> R) -> Option<R> {
+fn with<R>(f: impl FnOnce(&mut Tracker<Page>) -> R) -> Option<R> {
     let mut guard = TRACKER.0.try_borrow_mut().ok()?;
     let t = guard.as_mut()?;
-    if t.stopped {
+    if t.is_stopped() {
         return None;
     }
     Some(f(t))
 }
 
-fn now(window: &Window) -> f64 {
-    window.performance().map_or(0.0, |p| p.now())
-}
-
 fn warn(msg: &str) {
     web_sys::console::warn_1(&JsValue::from_str(msg));
-}
-
-fn random_id(window: &Window) -> String {
-    let mut bytes = [0u8; 16];
-    let filled = window
-        .crypto()
-        .and_then(|c| c.get_random_values_with_u8_array(&mut bytes))
-        .is_ok();
-    if !filled {
-        for b in &mut bytes {
-            *b = (js_sys::Math::random() * 256.0) as u8;
-        }
-    }
-    ids::random_id(bytes)
 }
 
 /// Starts tracking the page. `base` is the URL the loader came from (ending in `/`) and
@@ -185,226 +116,109 @@ pub fn start(base: &str, script: &Element) {
     if !config::allowed(&config, dnt.as_deref(), gpc, opted_out) {
         return;
     }
-    let Some(t) = init(window, config, local) else {
+    let Some(document) = window.document() else {
+        return;
+    };
+    let (Some(vw), Some(vh)) = (
+        window.inner_width().ok().and_then(|w| w.as_f64()),
+        window.inner_height().ok().and_then(|h| h.as_f64()),
+    ) else {
         return warn("spoor: tracking disabled, this page lacks a required browser API");
     };
-    let prerendering = t
-        .document
-        .unchecked_ref::<Doc>()
-        .prerendering()
-        .unwrap_or(false);
-    *TRACKER.0.borrow_mut() = Some(t);
-    capture::listen(prerendering);
-    delivery::resume();
-    if !prerendering {
-        pageview();
-    }
-}
-
-fn init(window: Window, config: Config, local: Option<web_sys::Storage>) -> Option<Tracker> {
-    let document = window.document()?;
-    let ids = match config.storage {
-        Storage::Session => window.session_storage().ok().flatten(),
-        Storage::Local => local.clone(),
-        Storage::None => None,
+    let mut page = Page {
+        endpoint: config.endpoint.clone(),
+        offline: if config.storage == Storage::None {
+            None
+        } else {
+            local
+        },
+        callbacks: None,
+        mutations: None,
+        window,
+        document,
     };
-    let stored_id = |key: &str| -> String {
+    let ids = id_storage(&page.window, config.storage);
+    let mut stored_id = |key: &str| -> String {
         let saved = ids.as_ref().and_then(|s| s.get_item(key).ok().flatten());
         saved.unwrap_or_else(|| {
-            let id = random_id(&window);
+            let id = ids::random_id(page.random_bytes());
             if let Some(s) = &ids {
                 let _ = s.set_item(key, &id); // quota full or blocked: the id lives in memory
             }
             id
         })
     };
-    let nav = window.navigator();
+    let (vid, sid) = (stored_id("spoor.vid"), stored_id("spoor.sid"));
+    let nav = page.window.navigator();
     let header = Header {
         site: config.site.clone(),
-        vid: stored_id("spoor.vid"),
-        sid: stored_id("spoor.sid"),
+        vid,
+        sid,
         uid: None,
-        vw: window.inner_width().ok()?.as_f64()? as u32,
-        vh: window.inner_height().ok()?.as_f64()? as u32,
-        dpr: window.device_pixel_ratio(),
+        vw: vw as u32,
+        vh: vh as u32,
+        dpr: page.window.device_pixel_ratio(),
         lang: nav.language().unwrap_or_default(),
         wd: nav.unchecked_ref::<Nav>().webdriver().unwrap_or(false),
     };
-    let at = now(&window);
-    let visible = !document.hidden();
-    let focused = document.has_focus().unwrap_or(visible);
-    Some(Tracker {
-        dwell: Dwell::new(at, visible, focused, config.idle_ms),
-        offline: if config.storage == Storage::None {
-            None
-        } else {
-            local
-        },
-        window,
-        document,
-        header,
-        ids,
-        outbox: Outbox::new(Limits::default()),
-        sending: None,
-        failures: 0,
-        retry_at: 0.0,
-        flush_timer: false,
-        beat_timer: false,
-        callbacks: None,
-        page: String::new(),
-        scroll: Scroll::default(),
-        height: 0.0,
-        frame_pending: false,
-        rage: Rage::default(),
-        errors: Errors::default(),
-        pending_click: None,
-        click_seq: 0,
-        answered: false,
-        mutations: None,
-        gone: false,
-        stopped: false,
-        config,
-    })
+    let prerendering = page
+        .document
+        .unchecked_ref::<Doc>()
+        .prerendering()
+        .unwrap_or(false);
+    let offline = page.offline.is_some();
+    *TRACKER.0.borrow_mut() = Some(Tracker::new(page, config, header, offline));
+    capture::listen(prerendering);
+    resume();
+    if !prerendering {
+        with(|t| t.navigate(false));
+    }
 }
 
-impl Tracker {
-    /// The current page's path and query.
-    fn url(&self) -> String {
-        let l = self.window.location();
-        let mut url = l.pathname().unwrap_or_default();
-        url.push_str(&l.search().unwrap_or_default());
-        url
+/// Where ids live (`None`: memory only).
+fn id_storage(window: &web_sys::Window, storage: Storage) -> Option<web_sys::Storage> {
+    match storage {
+        Storage::Session => window.session_storage().ok().flatten(),
+        Storage::Local => window.local_storage().ok().flatten(),
+        Storage::None => None,
     }
+}
 
-    /// Queues an event of the current page view, and arranges for it to be sent.
-    fn record(&mut self, kind: Kind) {
-        let event = self.event(kind);
-        self.enqueue(&event);
-    }
-
-    /// An event of the current page view, happening now.
-    fn event(&self, kind: Kind) -> Event {
-        Event {
-            id: random_id(&self.window),
-            ts: js_sys::Date::now() as i64,
-            url: self.page.clone(),
-            kind,
-        }
-    }
-
-    fn enqueue(&mut self, event: &Event) {
-        if self.outbox.push(event.encode()) {
-            delivery::flush_now(self);
-        } else {
-            delivery::schedule_flush(self, self.config.flush_ms);
-        }
-    }
-
-    /// Records what the view accrued since its last report: dwell time and scroll depth.
-    fn report(&mut self) {
-        if self.gone {
+/// At start: takes over what earlier pages of this site left in the offline store (this tab
+/// before a reload, or tabs since closed).
+fn resume() {
+    with(|t| {
+        let Some(store) = t.env.offline.clone() else {
             return;
-        }
-        let at = now(&self.window);
-        self.settle_click();
-        let (top, viewport) = (
-            self.window.scroll_y().unwrap_or(0.0),
-            self.window
-                .inner_height()
-                .ok()
-                .and_then(|h| h.as_f64())
-                .unwrap_or(0.0),
-        );
-        self.scroll
-            .observe(top, viewport, self.height.max(viewport));
-        if let Some((max, marks)) = self.scroll.take() {
-            self.record(Kind::Scroll { max, marks });
-        }
-        // A sliver of hidden time (the page hidden, then unloaded) is not worth a request.
-        if let Some(r) = self
-            .dwell
-            .take(at)
-            .filter(|r| r.visible_ms > 0 || r.total_ms >= 1000)
-        {
-            self.record(Kind::Dwell(r));
-        }
-    }
-
-    /// Emits the pending click, dead unless something answered it.
-    fn settle_click(&mut self) {
-        if let Some((mut event, candidate)) = self.pending_click.take() {
-            if let Kind::Click(c) = &mut event.kind {
-                c.dead = candidate && !self.answered;
+        };
+        let prefix = cat(&[mirror::KEY_PREFIX, &t.config().site, "."]);
+        let keys: Vec<String> = (0..store.length().unwrap_or(0))
+            .filter_map(|i| store.key(i).ok().flatten())
+            .filter(|k| k.starts_with(&prefix))
+            .collect();
+        let mut entries = Vec::new();
+        for k in keys {
+            if let Ok(Some(text)) = store.get_item(&k) {
+                entries.push(text);
             }
-            if let Some(m) = &self.mutations {
-                m.disconnect();
-            }
-            self.enqueue(&event);
+            let _ = store.remove_item(&k);
         }
-    }
-}
-
-/// Starts a page view if the URL changed (or `force`, for a page restored from the
-/// back/forward cache): the previous view's report first, then the new pageview.
-fn navigate(t: &mut Tracker, force: bool) {
-    let url = t.url();
-    if url == t.page && !force {
-        return;
-    }
-    if !t.page.is_empty() {
-        t.answered = true; // a navigation answers a pending click
-        t.report();
-    }
-    let at = now(&t.window);
-    let visible = !t.document.hidden();
-    t.dwell = Dwell::new(
-        at,
-        visible,
-        t.document.has_focus().unwrap_or(visible),
-        t.config.idle_ms,
-    );
-    t.scroll = Scroll::default();
-    t.errors.reset();
-    t.gone = false;
-    t.page = url;
-    let referrer = t.document.referrer();
-    let kind = Kind::Pageview {
-        title: t.document.title(),
-        referrer,
-    };
-    t.record(kind);
-    capture::schedule_beat(t);
-}
-
-fn pageview() {
-    with(|t| navigate(t, false));
+        t.resume(&entries);
+    });
 }
 
 /// Records a custom event: `spoor.track("cart_add", { product: "11" })`. Bad input is a
 /// console warning, never an exception in the page.
 #[wasm_bindgen]
 pub fn track(name: &str, props: JsValue) {
-    let props = match read_props(&props) {
-        Ok(p) => p,
-        Err(e) => return warn(e),
-    };
-    custom(name, &props);
+    match read_props(&props) {
+        Ok(p) => custom(name, &p),
+        Err(e) => warn(e),
+    }
 }
 
 fn custom(name: &str, props: &[(String, Prop)]) {
-    let encoded = props::name(name).and_then(|()| props::encode(props));
-    match encoded {
-        Ok(props) => {
-            with(|t| {
-                navigate(t, false); // an SPA that changed its URL without the history API
-                t.record(Kind::Custom {
-                    name: name.into(),
-                    props,
-                })
-            });
-        }
-        Err(e) => warn(e),
-    }
+    with(|t| t.custom(name, props));
 }
 
 fn read_props(value: &JsValue) -> Result<Vec<(String, Prop)>, &'static str> {
@@ -442,25 +256,17 @@ fn read_props(value: &JsValue) -> Result<Vec<(String, Prop)>, &'static str> {
 #[wasm_bindgen]
 pub fn identify(user_id: JsValue) {
     let uid = user_id.as_string();
-    if !user_id.is_null()
-        && !user_id.is_undefined()
-        && uid.as_deref().is_none_or(|u| u.is_empty() || u.len() > 128)
-    {
+    if uid.is_none() && !user_id.is_null() && !user_id.is_undefined() {
         return warn("spoor: identify() takes a string of 1–128 characters, or null");
     }
-    with(|t| {
-        // Events recorded before belong to the previous identity.
-        let window = t.window.clone();
-        t.outbox.seal(&t.header, || random_id(&window));
-        t.header.uid = uid;
-    });
+    with(|t| t.identify(uid));
 }
 
 /// This tab's session id, for page code to forward to its backend (joins browser events with
 /// server logs).
 #[wasm_bindgen(js_name = sessionId)]
 pub fn session_id() -> Option<String> {
-    with(|t| t.header.sid.clone())
+    with(|t| String::from(t.session_id()))
 }
 
 /// The visitor opts out: nothing more is recorded or sent, now or on later visits, and what
@@ -471,13 +277,11 @@ pub fn opt_out() {
         let _ = local.set_item(OPT_OUT_KEY, "1");
     }
     with(|t| {
-        t.outbox = Outbox::new(Limits::default());
-        delivery::forget_offline(t);
-        if let Some(ids) = &t.ids {
+        t.opt_out();
+        if let Some(ids) = id_storage(&t.env.window, t.config().storage) {
             let _ = ids.remove_item("spoor.vid");
             let _ = ids.remove_item("spoor.sid");
         }
-        t.stopped = true;
     });
 }
 

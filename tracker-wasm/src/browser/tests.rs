@@ -8,6 +8,7 @@ use web_sys::{MouseEvent, MouseEventInit};
 
 use super::*;
 use crate::selector;
+use web_sys::Window;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -54,16 +55,7 @@ fn started() {
 /// Takes every event recorded so far (the pending click included), as the wire format
 /// parses them, and empties the outbox.
 fn drain() -> Vec<wire::Event> {
-    let bodies: Vec<String> = with(|t| {
-        t.settle_click();
-        let window = t.window.clone();
-        t.outbox.seal(&t.header, || random_id(&window));
-        let bodies = t.outbox.sealed().map(|b| b.body(1)).collect();
-        t.outbox = Outbox::new(Limits::default());
-        t.sending = None;
-        bodies
-    })
-    .unwrap();
+    let bodies: Vec<String> = with(|t| t.drain()).unwrap();
     bodies
         .iter()
         .flat_map(|b| serde_json::from_str::<wire::Batch>(b).unwrap().events)
@@ -180,7 +172,7 @@ fn three_quick_clicks_in_one_place_are_rage_clicks() {
     started();
     fixture("<button id=\"stuck\" style=\"position:fixed;left:10px;top:10px\">Pay</button>");
     drain();
-    with(|t| t.rage = Rage::default()); // other tests' clicks are recent too
+    with(|t| t.rage = crate::clicks::Rage::default()); // other tests' clicks are recent too
     let b = find("#stuck");
     for _ in 0..4 {
         click_at(&b, 15.0, 15.0);
@@ -299,18 +291,11 @@ fn identify_applies_to_later_batches_only() {
     track("before", JsValue::UNDEFINED);
     identify("user-42".into());
     track("after", JsValue::UNDEFINED);
-    let bodies: Vec<wire::Batch> = with(|t| {
-        let window = t.window.clone();
-        t.outbox.seal(&t.header, || random_id(&window));
-        let b = t
-            .outbox
-            .sealed()
-            .map(|b| serde_json::from_str(&b.body(1)).unwrap())
-            .collect();
-        t.outbox = Outbox::new(Limits::default());
-        b
-    })
-    .unwrap();
+    let bodies: Vec<wire::Batch> = with(|t| t.drain())
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[0].uid, None);
     assert_eq!(bodies[1].uid.as_deref(), Some("user-42"));
@@ -350,7 +335,7 @@ fn undelivered_batches_wait_in_the_offline_store() {
     // Hiding the page while the collector is failing keeps the batch for the next page.
     with(|t| {
         t.failures = 1;
-        delivery::send(t, true);
+        t.send(true);
         t.failures = 0;
     });
     let store = window().local_storage().unwrap().unwrap();
@@ -360,6 +345,6 @@ fn undelivered_batches_wait_in_the_offline_store() {
     assert_eq!(kept.len(), 1);
     assert!(kept[0].events.contains("keep_me"));
     drain();
-    with(|t| delivery::send(t, true)); // nothing left: the entry goes
+    with(|t| t.send(true)); // nothing left: the entry goes
     assert_eq!(store.get_item(&key).unwrap(), None);
 }

@@ -1,0 +1,578 @@
+//! The tracker of one page, without the browser: what to record when, and how batches get
+//! delivered. Everything it needs from the page (clocks, randomness, the URL, the scroll
+//! position) and everything it does to it (timers, requests, storage) goes through [`Env`],
+//! which the browser glue implements with web APIs and the tests with a fake page whose clock
+//! they move by hand.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::batch::{backoff_ms, Header, Limits, Outbox};
+use crate::clicks::{self, ClickInput, Rage};
+use crate::config::Config;
+use crate::dwell::Dwell;
+use crate::errors::Errors;
+use crate::event::{Click, Event, Kind};
+use crate::ids;
+use crate::json::cat;
+use crate::mirror;
+use crate::props::{self, Prop};
+use crate::scroll::Scroll;
+
+/// Most time between dwell/scroll reports while a page stays visible (ms).
+pub const HEARTBEAT_MS: i32 = 60_000;
+/// Longest user id accepted by `identify` (the collector's bound).
+pub const MAX_USER_ID: usize = 128;
+
+/// The timers the tracker sets; the glue calls [`Tracker::timer`] when one fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Send what is waiting.
+    Flush,
+    /// Report dwell and scroll on a long visible view.
+    Beat,
+    /// A click's wait for an answer is over (its sequence number).
+    Dead(u32),
+    /// The next animation frame: read the scroll position (at most once per frame).
+    Frame,
+}
+
+/// The page as the tracker sees it.
+pub trait Env {
+    /// Monotonic clock (ms), for durations.
+    fn now(&self) -> f64;
+    /// Wall clock (ms since the Unix epoch), for timestamps.
+    fn wall(&self) -> i64;
+    /// 16 random bytes, for ids.
+    fn random_bytes(&mut self) -> [u8; 16];
+    /// A random number in 0..1, for jitter.
+    fn random(&mut self) -> f64;
+    /// Path and query of the current URL.
+    fn url(&self) -> String;
+    /// The page's origin (`https://shop.example`), to tell outbound links.
+    fn origin(&self) -> String;
+    fn title(&self) -> String;
+    fn referrer(&self) -> String;
+    fn visible(&self) -> bool;
+    fn focused(&self) -> bool;
+    /// Scroll offset and viewport height (CSS px).
+    fn scroll(&self) -> (f64, f64);
+    fn online(&self) -> bool;
+    /// Sets a timer; false if it could not be set.
+    fn set_timer(&mut self, timer: Timer, ms: i32) -> bool;
+    /// Starts or stops watching the DOM for changes (a click waiting for an answer); the glue
+    /// calls [`Tracker::mutated`] on a change.
+    fn watch(&mut self, on: bool);
+    /// Starts a request; its answer comes back through [`Tracker::sent`]. False if it could
+    /// not be started.
+    fn post(&mut self, body: &str) -> bool;
+    /// Hands a body to the browser for delivery after the page is gone; false if refused.
+    fn beacon(&mut self, body: &str) -> bool;
+    /// Writes (or with `None` removes) an entry of the offline store.
+    fn save(&mut self, key: &str, value: Option<&str>);
+    fn warn(&mut self, msg: &str);
+}
+
+/// What the glue reads of a click's target.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Target {
+    /// Short CSS selector (see `selector::build`).
+    pub sel: String,
+    /// Lower-case tag name.
+    pub tag: String,
+    /// Its text, `None` when it must not be captured (typed, picked or masked) or is a
+    /// container rather than a label.
+    pub text: Option<String>,
+    /// `href` of the link it is in, if any.
+    pub href: Option<String>,
+    /// It promises a response (a link, a button…): only then can a click be dead.
+    pub interactive: bool,
+}
+
+pub struct Tracker<E: Env> {
+    pub env: E,
+    config: Config,
+    header: Header,
+    /// Whether undelivered batches are kept in the offline store.
+    offline: bool,
+    outbox: Outbox,
+    /// The batch being sent by `post`, one at a time, in order.
+    sending: Option<String>,
+    /// Sends failed in a row: the backoff, and whether beacons can be trusted.
+    pub(crate) failures: u32,
+    /// `now()` before which no send is tried.
+    retry_at: f64,
+    flush_timer: bool,
+    beat_timer: bool,
+    frame_pending: bool,
+    /// The current page view: its URL (path and query), dwell and scroll.
+    page: String,
+    dwell: Dwell,
+    scroll: Scroll,
+    /// The document's height, kept by the glue (no layout reads on scroll).
+    height: f64,
+    pub(crate) rage: Rage,
+    errors: Errors,
+    /// A click waiting to learn whether anything answered it, and whether it could be dead.
+    pending_click: Option<(Event, bool)>,
+    /// Numbers clicks, so a click's timer cannot end a later click's wait.
+    click_seq: u32,
+    /// A DOM change, scroll or navigation happened since the pending click.
+    answered: bool,
+    /// The page is being unloaded (pagehide came): later events of its teardown report
+    /// nothing more, unless the back/forward cache brings it back (a new view).
+    gone: bool,
+    /// The visitor opted out: record nothing more.
+    stopped: bool,
+}
+
+impl<E: Env> Tracker<E> {
+    /// A tracker for this page; nothing is recorded until [`Tracker::navigate`].
+    pub fn new(env: E, config: Config, header: Header, offline: bool) -> Self {
+        let dwell = Dwell::new(env.now(), env.visible(), env.focused(), config.idle_ms);
+        Tracker {
+            env,
+            config,
+            header,
+            offline,
+            outbox: Outbox::new(Limits::default()),
+            sending: None,
+            failures: 0,
+            retry_at: 0.0,
+            flush_timer: false,
+            beat_timer: false,
+            frame_pending: false,
+            page: String::new(),
+            dwell,
+            scroll: Scroll::default(),
+            height: 0.0,
+            rage: Rage::default(),
+            errors: Errors::default(),
+            pending_click: None,
+            click_seq: 0,
+            answered: false,
+            gone: false,
+            stopped: false,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.header.sid
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    fn new_id(&mut self) -> String {
+        ids::random_id(self.env.random_bytes())
+    }
+
+    /// An event of the current page view, happening now.
+    fn event(&mut self, kind: Kind) -> Event {
+        Event {
+            id: self.new_id(),
+            ts: self.env.wall(),
+            url: self.page.clone(),
+            kind,
+        }
+    }
+
+    /// Queues an event of the current page view, and arranges for it to be sent.
+    fn record(&mut self, kind: Kind) {
+        let event = self.event(kind);
+        self.enqueue(&event);
+    }
+
+    fn enqueue(&mut self, event: &Event) {
+        if self.outbox.push(event.encode()) {
+            self.send(false);
+        } else {
+            self.schedule_flush(self.config.flush_ms);
+        }
+    }
+
+    /// Starts a page view if the URL changed (or `force`, for a page restored from the
+    /// back/forward cache): the previous view's report first, then the new pageview.
+    pub fn navigate(&mut self, force: bool) {
+        let url = self.env.url();
+        if url == self.page && !force {
+            return;
+        }
+        if !self.page.is_empty() {
+            self.answered = true; // a navigation answers a pending click
+            self.report();
+        }
+        let (now, visible, focused) = (self.env.now(), self.env.visible(), self.env.focused());
+        self.dwell = Dwell::new(now, visible, focused, self.config.idle_ms);
+        self.scroll = Scroll::default();
+        self.errors.reset();
+        self.gone = false;
+        self.page = url;
+        let kind = Kind::Pageview {
+            title: self.env.title(),
+            referrer: self.env.referrer(),
+        };
+        self.record(kind);
+        self.schedule_beat();
+    }
+
+    /// Records what the view accrued since its last report: dwell time and scroll depth.
+    pub fn report(&mut self) {
+        if self.gone {
+            return;
+        }
+        let at = self.env.now();
+        self.settle_click();
+        let (top, viewport) = self.env.scroll();
+        self.scroll
+            .observe(top, viewport, self.height.max(viewport));
+        if let Some((max, marks)) = self.scroll.take() {
+            self.record(Kind::Scroll { max, marks });
+        }
+        // A sliver of hidden time (the page hidden, then unloaded) is not worth a request.
+        if let Some(r) = self
+            .dwell
+            .take(at)
+            .filter(|r| r.visible_ms > 0 || r.total_ms >= 1000)
+        {
+            self.record(Kind::Dwell(r));
+        }
+    }
+
+    /// Emits the pending click, dead unless something answered it.
+    pub fn settle_click(&mut self) {
+        if let Some((mut event, candidate)) = self.pending_click.take() {
+            if let Kind::Click(c) = &mut event.kind {
+                c.dead = candidate && !self.answered;
+            }
+            self.env.watch(false);
+            self.enqueue(&event);
+        }
+    }
+
+    /// A click: recorded once it is known whether anything answered it (see `settle_click`).
+    pub fn click(&mut self, input: &ClickInput, target: Target) {
+        self.navigate(false); // an SPA that changed its URL without the history API
+        self.settle_click(); // a new click ends the previous one's wait
+        let at = self.env.now();
+        let pos = clicks::position(input);
+        self.dwell.input(at);
+        let out = match &target.href {
+            Some(h) => clicks::is_outbound(h, &self.env.origin()),
+            None => false,
+        };
+        let click = Click {
+            x: pos.x,
+            y: pos.y,
+            yr: pos.yr,
+            sel: target.sel,
+            ex: pos.ex,
+            ey: pos.ey,
+            tag: target.tag,
+            txt: target
+                .text
+                .as_deref()
+                .map(clicks::label)
+                .unwrap_or_default(),
+            href: target.href,
+            out,
+            rage: self.rage.click(at, input.page_x, input.page_y),
+            dead: false,
+        };
+        let event = self.event(Kind::Click(click));
+        self.pending_click = Some((event, target.interactive));
+        self.answered = false;
+        self.click_seq = self.click_seq.wrapping_add(1);
+        self.env.watch(true);
+        self.env
+            .set_timer(Timer::Dead(self.click_seq), clicks::DEAD_WINDOW_MS);
+    }
+
+    /// The DOM changed: an answer to a pending click.
+    pub fn mutated(&mut self) {
+        self.answered = true;
+    }
+
+    /// A pointer, key or touch input: the visitor is engaged.
+    pub fn input(&mut self) {
+        let now = self.env.now();
+        self.dwell.input(now);
+    }
+
+    /// The page scrolled: an input, an answer to a pending click, and a depth to read on the
+    /// next frame.
+    pub fn scrolled(&mut self) {
+        self.input();
+        self.answered = true;
+        if !self.frame_pending {
+            self.frame_pending = self.env.set_timer(Timer::Frame, 0);
+        }
+    }
+
+    /// The document's height changed.
+    pub fn resized(&mut self, height: f64) {
+        self.height = height;
+    }
+
+    pub fn focus(&mut self, focused: bool) {
+        let now = self.env.now();
+        self.dwell.focus(now, focused);
+    }
+
+    /// The page was shown or hidden. Hidden may be the last thing a page sees (a tab closed
+    /// on mobile): report and hand everything over.
+    pub fn visibility(&mut self, visible: bool) {
+        let now = self.env.now();
+        self.dwell.visibility(now, visible);
+        if visible {
+            self.schedule_beat();
+        } else {
+            self.navigate(false);
+            self.report();
+            self.send(true);
+        }
+    }
+
+    /// The page is going away (or being frozen): report, and hand everything to the browser.
+    pub fn leave(&mut self) {
+        self.answered = true;
+        self.report();
+        self.gone = true;
+        self.send(true);
+    }
+
+    /// A frozen background tab thawed: the same view goes on.
+    pub fn thawed(&mut self) {
+        self.gone = false;
+    }
+
+    /// The browser is online again: send now, whatever the backoff said.
+    pub fn online(&mut self) {
+        self.retry_at = 0.0;
+        self.send(false);
+    }
+
+    pub fn timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::Flush => {
+                self.flush_timer = false;
+                self.send(false);
+            }
+            Timer::Beat => {
+                self.beat_timer = false;
+                if self.dwell.is_visible() {
+                    self.navigate(false);
+                    self.report();
+                    self.schedule_beat();
+                }
+            }
+            Timer::Dead(seq) => {
+                if seq == self.click_seq {
+                    self.settle_click();
+                }
+            }
+            Timer::Frame => {
+                self.frame_pending = false;
+                let (top, viewport) = self.env.scroll();
+                self.scroll
+                    .observe(top, viewport, self.height.max(viewport));
+            }
+        }
+    }
+
+    /// An uncaught error or unhandled rejection in the page.
+    pub fn error(&mut self, msg: String, src: String, line: u32, col: u32) {
+        if self.errors.admit(&msg, &src, line, col) {
+            self.record(Kind::Error {
+                msg,
+                src,
+                line,
+                col,
+            });
+        }
+    }
+
+    /// A custom event; bad input is a console warning.
+    pub fn custom(&mut self, name: &str, props: &[(String, Prop)]) {
+        match props::name(name).and_then(|()| props::encode(props)) {
+            Ok(props) => {
+                self.navigate(false); // an SPA that changed its URL without the history API
+                self.record(Kind::Custom {
+                    name: name.into(),
+                    props,
+                });
+            }
+            Err(e) => self.env.warn(e),
+        }
+    }
+
+    /// Sets (or with `None`, clears) the site's own id of the signed-in user, sent with the
+    /// batches sealed from now on.
+    pub fn identify(&mut self, uid: Option<String>) {
+        if uid
+            .as_deref()
+            .is_some_and(|u| u.is_empty() || u.len() > MAX_USER_ID)
+        {
+            return self
+                .env
+                .warn("spoor: identify() takes a string of 1–128 characters, or null");
+        }
+        // Events recorded before belong to the previous identity.
+        self.seal();
+        self.header.uid = uid;
+    }
+
+    /// The visitor opted out: nothing more is recorded or sent, and what waited is discarded.
+    pub fn opt_out(&mut self) {
+        self.outbox = Outbox::new(Limits::default());
+        if self.offline {
+            let key = self.key();
+            self.env.save(&key, None);
+        }
+        self.stopped = true;
+    }
+
+    fn schedule_beat(&mut self) {
+        if self.beat_timer || !self.dwell.is_visible() {
+            return;
+        }
+        self.beat_timer = self.env.set_timer(Timer::Beat, HEARTBEAT_MS);
+    }
+
+    /// Sends within `ms` unless a send is already due sooner.
+    fn schedule_flush(&mut self, ms: i32) {
+        if !self.flush_timer {
+            self.flush_timer = self.env.set_timer(Timer::Flush, ms);
+        }
+    }
+
+    fn seal(&mut self) {
+        let env = &mut self.env;
+        self.outbox
+            .seal(&self.header, || ids::random_id(env.random_bytes()));
+    }
+
+    /// Seals what is queued, keeps the offline store current, and sends. `away`: the page is
+    /// being hidden or unloaded, so every batch goes to a beacon now — if the collector has
+    /// been answering and the browser is online. Otherwise the batches stay in the offline
+    /// store for the next page, since a beacon's fate is never reported back.
+    pub fn send(&mut self, away: bool) {
+        self.seal();
+        let online = self.env.online();
+        if away {
+            if online && self.failures == 0 {
+                let sent = self.env.wall();
+                let mut handed = Vec::new();
+                for b in self.outbox.sealed() {
+                    if self.env.beacon(&b.body(sent)) {
+                        handed.push(b.id.clone());
+                    }
+                }
+                for id in handed {
+                    self.outbox.done(&id);
+                }
+            }
+            return self.persist();
+        }
+        self.persist();
+        if self.sending.is_some() || !online {
+            return;
+        }
+        let wait = self.retry_at - self.env.now();
+        if wait > 0.0 {
+            return self.schedule_flush(wait as i32);
+        }
+        let Some(batch) = self.outbox.sealed().next() else {
+            return;
+        };
+        let body = batch.body(self.env.wall());
+        let id = batch.id.clone();
+        if self.env.post(&body) {
+            self.sending = Some(id);
+        }
+    }
+
+    /// The collector answered the batch in flight with `status` (0: it could not be reached
+    /// — offline, DNS, CORS — all "try again later"); then goes on with the next.
+    pub fn sent(&mut self, status: u16) {
+        let Some(id) = self.sending.take() else {
+            return;
+        };
+        match status {
+            200..=299 => {
+                self.outbox.done(&id);
+                self.failures = 0;
+            }
+            // The collector will never take this batch (malformed or not allowed): resending
+            // is pointless, and holding it would block everything behind it.
+            400..=499 if status != 408 && status != 429 => {
+                self.env.warn("spoor: the collector rejected a batch");
+                self.outbox.done(&id);
+                self.failures = 0;
+            }
+            _ => {
+                self.failures += 1;
+                let delay = backoff_ms(self.failures, self.env.random());
+                self.retry_at = self.env.now() + f64::from(delay);
+                self.persist();
+                return self.schedule_flush(delay as i32);
+            }
+        }
+        self.persist();
+        if self.outbox.sealed().next().is_some() {
+            self.send(false);
+        }
+    }
+
+    /// This tab's key in the offline store.
+    pub fn key(&self) -> String {
+        cat(&[mirror::KEY_PREFIX, &self.header.site, ".", &self.header.sid])
+    }
+
+    /// Writes the undelivered batches to the offline store (or removes the entry when there
+    /// are none).
+    fn persist(&mut self) {
+        if !self.offline {
+            return;
+        }
+        let key = self.key();
+        if self.outbox.sealed().next().is_none() {
+            self.env.save(&key, None);
+        } else {
+            let text = mirror::encode(self.outbox.sealed());
+            self.env.save(&key, Some(&text));
+        }
+    }
+
+    /// Takes over what earlier pages of this site left in the offline store (entries the
+    /// glue read and removed), and sends it. A batch also still held by a live tab may be
+    /// sent twice; the collector stores it once.
+    pub fn resume(&mut self, entries: &[String]) {
+        for text in entries {
+            self.outbox.resume(mirror::decode(text));
+        }
+        if self.outbox.sealed().next().is_some() {
+            self.send(false);
+        }
+    }
+
+    /// Seals everything, pending click included, and returns the request bodies without
+    /// sending them, emptying the outbox (the browser tests read what was recorded so).
+    #[cfg(test)]
+    pub fn drain(&mut self) -> Vec<String> {
+        self.settle_click();
+        self.seal();
+        let bodies = self.outbox.sealed().map(|b| b.body(1)).collect();
+        self.outbox = Outbox::new(Limits::default());
+        self.sending = None;
+        bodies
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,506 @@
+//! The tracker on a fake page: the tests move its clocks, change its URL and answer its
+//! requests by hand, and read what it sent through the wire format's own parser.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::config::{self, Storage};
+
+/// A page whose every reading the test sets, and which records every effect.
+#[derive(Default)]
+struct Page {
+    now: f64,
+    wall: i64,
+    counter: u8,
+    url: String,
+    title: String,
+    visible: bool,
+    focused: bool,
+    scroll: (f64, f64),
+    offline: bool,
+    /// Timers set and not yet fired, in order.
+    timers: Vec<(Timer, i32)>,
+    watching: bool,
+    posts: Vec<String>,
+    beacons: Vec<String>,
+    refuse_beacons: bool,
+    store: BTreeMap<String, String>,
+    warnings: Vec<String>,
+}
+
+impl Env for Page {
+    fn now(&self) -> f64 {
+        self.now
+    }
+    fn wall(&self) -> i64 {
+        self.wall
+    }
+    fn random_bytes(&mut self) -> [u8; 16] {
+        self.counter += 1;
+        [self.counter; 16]
+    }
+    fn random(&mut self) -> f64 {
+        0.5
+    }
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+    fn origin(&self) -> String {
+        "https://shop.example".into()
+    }
+    fn title(&self) -> String {
+        self.title.clone()
+    }
+    fn referrer(&self) -> String {
+        String::new()
+    }
+    fn visible(&self) -> bool {
+        self.visible
+    }
+    fn focused(&self) -> bool {
+        self.focused
+    }
+    fn scroll(&self) -> (f64, f64) {
+        self.scroll
+    }
+    fn online(&self) -> bool {
+        !self.offline
+    }
+    fn set_timer(&mut self, timer: Timer, ms: i32) -> bool {
+        self.timers.push((timer, ms));
+        true
+    }
+    fn watch(&mut self, on: bool) {
+        self.watching = on;
+    }
+    fn post(&mut self, body: &str) -> bool {
+        self.posts.push(body.into());
+        true
+    }
+    fn beacon(&mut self, body: &str) -> bool {
+        if self.refuse_beacons {
+            return false;
+        }
+        self.beacons.push(body.into());
+        true
+    }
+    fn save(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.store.insert(key.into(), v.into()),
+            None => self.store.remove(key),
+        };
+    }
+    fn warn(&mut self, msg: &str) {
+        self.warnings.push(msg.into());
+    }
+}
+
+fn started() -> Tracker<Page> {
+    let config = config::parse(
+        |name| (name == "site").then(|| "shop".to_string()),
+        "https://c.example/",
+    )
+    .unwrap();
+    assert_eq!(config.storage, Storage::Session);
+    let header = Header {
+        site: "shop".into(),
+        vid: "v".into(),
+        sid: "s".into(),
+        vw: 1280,
+        vh: 720,
+        dpr: 1.0,
+        lang: "en".into(),
+        ..Header::default()
+    };
+    let page = Page {
+        url: "/".into(),
+        title: "Home".into(),
+        visible: true,
+        focused: true,
+        scroll: (0.0, 720.0),
+        wall: 1_763_791_200_000,
+        ..Page::default()
+    };
+    let mut t = Tracker::new(page, config, header, true);
+    t.resized(3000.0);
+    t.navigate(false);
+    t
+}
+
+/// Fires the oldest pending timer of this kind.
+fn fire(t: &mut Tracker<Page>, kind: fn(&Timer) -> bool) {
+    let i = t
+        .env
+        .timers
+        .iter()
+        .position(|(k, _)| kind(k))
+        .expect("timer set");
+    let (timer, _) = t.env.timers.remove(i);
+    t.timer(timer);
+}
+
+fn flush(t: &mut Tracker<Page>) {
+    fire(t, |k| *k == Timer::Flush);
+}
+
+fn parse(body: &str) -> wire::Batch {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn kinds(body: &str) -> Vec<&'static str> {
+    parse(body).events.iter().map(|e| e.data.kind()).collect()
+}
+
+fn click_at(t: &mut Tracker<Page>, x: f64, y: f64, interactive: bool) {
+    let input = ClickInput {
+        page_x: x,
+        page_y: y,
+        client_x: x,
+        client_y: y,
+        doc_width: 1280.0,
+        doc_height: 3000.0,
+        rect_left: x - 10.0,
+        rect_top: y - 10.0,
+        rect_width: 20.0,
+        rect_height: 20.0,
+    };
+    let target = Target {
+        sel: "main>button".into(),
+        tag: "button".into(),
+        text: Some("  Add \n to cart ".into()),
+        href: None,
+        interactive,
+    };
+    t.click(&input, target);
+}
+
+fn clicks(body: &str) -> Vec<wire::Click> {
+    parse(body)
+        .events
+        .into_iter()
+        .filter_map(|e| match e.data {
+            wire::EventData::Click(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn the_click(body: &str) -> wire::Click {
+    let all = clicks(body);
+    assert_eq!(all.len(), 1, "{body}");
+    all[0].clone()
+}
+
+#[test]
+fn a_pageview_waits_for_the_flush_timer_and_is_forgotten_once_delivered() {
+    let mut t = started();
+    assert_eq!(
+        t.env.timers,
+        [(Timer::Flush, 10_000), (Timer::Beat, 60_000)]
+    );
+    assert!(t.env.posts.is_empty());
+    flush(&mut t);
+    assert_eq!(t.env.posts.len(), 1);
+    let batch = parse(&t.env.posts[0]);
+    assert_eq!((batch.site.as_str(), batch.sid.as_str()), ("shop", "s"));
+    assert_eq!(kinds(&t.env.posts[0]), ["pageview"]);
+    assert!(
+        t.env.store.contains_key("spoor.out.shop.s"),
+        "kept until answered"
+    );
+    t.sent(202);
+    assert!(
+        t.env.store.is_empty(),
+        "delivered: the offline entry is gone"
+    );
+    t.env.timers.clear();
+    t.send(false);
+    assert_eq!(t.env.posts.len(), 1, "nothing left to send");
+}
+
+#[test]
+fn the_same_url_is_one_pageview_and_a_new_one_reports_the_last_view_first() {
+    let mut t = started();
+    t.navigate(false); // a router replacing the same URL
+    t.env.now = 5_000.0;
+    t.env.url = "/products/11".into();
+    t.navigate(false);
+    t.drain_into_posts();
+    let b = parse(&t.env.posts[0]);
+    let views: Vec<_> = b.events.iter().map(|e| e.data.kind()).collect();
+    assert_eq!(views, ["pageview", "scroll", "dwell", "pageview"]);
+    assert_eq!(
+        b.events[2].url, "/",
+        "the dwell belongs to the view it measured"
+    );
+    match &b.events[2].data {
+        wire::EventData::Dwell(d) => assert_eq!((d.total_ms, d.visible_ms), (5_000, 5_000)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.events[3].url, "/products/11");
+    // Back from the back/forward cache: the same URL is a new view.
+    t.navigate(true);
+    t.drain_into_posts();
+    assert_eq!(kinds(&t.env.posts[1]), ["scroll", "pageview"]);
+}
+
+#[test]
+fn failed_sends_back_off_keep_their_batch_and_resend_it_unchanged() {
+    let mut t = started();
+    flush(&mut t);
+    t.env.timers.clear();
+    t.sent(503);
+    // Equal jitter: attempt 1 waits 500..1000 ms (the fake's random is 0.5).
+    assert_eq!(t.env.timers, [(Timer::Flush, 750)]);
+    // Before the backoff ends, sending (an online event aside) waits for its timer.
+    t.env.now += 100.0;
+    t.send(false);
+    assert_eq!(t.env.posts.len(), 1);
+    assert_eq!(t.env.timers, [(Timer::Flush, 750)]);
+    t.env.now = 750.0;
+    flush(&mut t);
+    assert_eq!(t.env.posts.len(), 2);
+    assert_eq!(
+        t.env.posts[0], t.env.posts[1],
+        "the very same batch, id and all"
+    );
+    t.sent(0); // network error
+    assert_eq!(
+        t.env.timers,
+        [(Timer::Flush, 1_500)],
+        "attempt 2 waits longer"
+    );
+    t.online(); // the browser says it is back: no waiting
+    assert_eq!(t.env.posts.len(), 3);
+    t.sent(200);
+    assert!(t.env.store.is_empty());
+}
+
+#[test]
+fn a_refused_batch_is_dropped_with_a_warning_but_throttling_is_retried() {
+    let mut t = started();
+    flush(&mut t);
+    t.sent(429);
+    assert!(
+        t.env.store.contains_key("spoor.out.shop.s"),
+        "429 is retried"
+    );
+    t.online();
+    t.sent(400);
+    assert_eq!(t.env.warnings, ["spoor: the collector rejected a batch"]);
+    assert!(t.env.store.is_empty(), "400 is never resent");
+}
+
+#[test]
+fn hiding_the_page_hands_batches_to_beacons_unless_the_collector_has_been_failing() {
+    let mut t = started();
+    t.env.now = 2_000.0;
+    t.visibility(false);
+    assert!(t.env.posts.is_empty());
+    assert_eq!(t.env.beacons.len(), 1);
+    assert_eq!(kinds(&t.env.beacons[0]), ["pageview", "scroll", "dwell"]);
+    assert!(t.env.store.is_empty(), "handed over: nothing kept");
+
+    let mut t = started();
+    flush(&mut t);
+    t.sent(503);
+    t.env.now = 2_000.0;
+    t.visibility(false);
+    assert!(
+        t.env.beacons.is_empty(),
+        "a beacon's fate is unknown: keep it for later"
+    );
+    let kept = mirror::decode(&t.env.store["spoor.out.shop.s"]);
+    assert_eq!(kept.len(), 2, "the failed batch and the one sealed on hide");
+
+    let mut t = started();
+    t.env.refuse_beacons = true;
+    t.leave();
+    assert!(
+        t.env.store.contains_key("spoor.out.shop.s"),
+        "refused: kept"
+    );
+}
+
+#[test]
+fn nothing_is_recorded_after_the_page_is_gone_until_it_comes_back() {
+    let mut t = started();
+    t.env.now = 3_000.0;
+    t.leave();
+    assert_eq!(kinds(&t.env.beacons[0]), ["pageview", "scroll", "dwell"]);
+    t.env.now = 4_000.0;
+    t.visibility(false); // part of the teardown
+    assert_eq!(t.env.beacons.len(), 1);
+    t.navigate(true); // restored from the back/forward cache: a new view
+    t.leave();
+    assert_eq!(kinds(&t.env.beacons[1]), ["pageview", "scroll"]);
+}
+
+#[test]
+fn what_an_earlier_page_left_is_sent_first() {
+    let mut earlier = started();
+    earlier.env.offline = true;
+    earlier.leave();
+    let entry = earlier.env.store["spoor.out.shop.s"].clone();
+    let left = parse(&mirror::decode(&entry)[0].body(1));
+
+    let mut t = started();
+    t.resume(&[entry]);
+    assert_eq!(t.env.posts.len(), 1, "sent at once");
+    let first = parse(&t.env.posts[0]);
+    assert_eq!(first.batch, left.batch, "under its own batch id");
+    assert_eq!(first.events, left.events);
+}
+
+#[test]
+fn a_click_nothing_answers_is_dead_unless_it_could_not_be_expected_to_do_anything() {
+    let mut t = started();
+    click_at(&mut t, 100.0, 200.0, true);
+    assert!(t.env.watching);
+    assert!(t.env.timers.contains(&(Timer::Dead(1), 1000)));
+    fire(&mut t, |k| *k == Timer::Dead(1));
+    assert!(!t.env.watching);
+    click_at(&mut t, 500.0, 900.0, true);
+    t.mutated(); // the page answered
+    fire(&mut t, |k| *k == Timer::Dead(2));
+    click_at(&mut t, 900.0, 1500.0, false); // plain text
+    fire(&mut t, |k| *k == Timer::Dead(3));
+    let all = clicks(&t.drain()[0]);
+    let dead: Vec<bool> = all.iter().map(|c| c.dead).collect();
+    assert_eq!(dead, [true, false, false]);
+    assert_eq!(all[0].txt, "Add to cart");
+    assert_eq!((all[0].ex, all[0].ey), (0.5, 0.5));
+}
+
+#[test]
+fn a_late_timer_of_an_earlier_click_does_not_end_a_later_clicks_wait() {
+    let mut t = started();
+    click_at(&mut t, 100.0, 200.0, true);
+    click_at(&mut t, 600.0, 200.0, true); // settles the first (dead: nothing answered it)
+    fire(&mut t, |k| *k == Timer::Dead(1));
+    assert!(t.env.watching, "the second click still waits");
+    t.mutated();
+    fire(&mut t, |k| *k == Timer::Dead(2));
+    let dead: Vec<bool> = clicks(&t.drain()[0]).iter().map(|c| c.dead).collect();
+    assert_eq!(dead, [true, false]);
+}
+
+#[test]
+fn a_scroll_or_navigation_answers_a_click() {
+    let mut t = started();
+    click_at(&mut t, 100.0, 200.0, true);
+    t.scrolled();
+    fire(&mut t, |k| *k == Timer::Dead(1));
+    assert!(!the_click(&t.drain()[0]).dead);
+    click_at(&mut t, 100.0, 200.0, true);
+    t.env.url = "/cart".into();
+    t.navigate(false);
+    assert!(!the_click(&t.drain()[0]).dead);
+}
+
+#[test]
+fn three_quick_clicks_in_one_place_end_in_a_rage_click() {
+    let mut t = started();
+    for i in 0..3 {
+        t.env.now = f64::from(i) * 200.0;
+        click_at(&mut t, 100.0 + f64::from(i) * 5.0, 200.0, false);
+    }
+    let rage: Vec<bool> = clicks(&t.drain()[0]).iter().map(|c| c.rage).collect();
+    assert_eq!(rage, [false, false, true]);
+}
+
+#[test]
+fn scrolling_reads_the_position_once_per_frame_and_reports_depth_with_dwell() {
+    let mut t = started();
+    t.scrolled();
+    t.scrolled();
+    let frames = t
+        .env
+        .timers
+        .iter()
+        .filter(|(k, _)| *k == Timer::Frame)
+        .count();
+    assert_eq!(frames, 1, "one frame request for many scroll events");
+    t.env.scroll = (780.0, 720.0); // half of 3000 px seen
+    fire(&mut t, |k| *k == Timer::Frame);
+    t.env.scroll = (0.0, 720.0); // back at the top: the maximum stays
+    t.scrolled();
+    t.env.now = 60_000.0;
+    fire(&mut t, |k| *k == Timer::Beat);
+    assert!(
+        t.env.timers.contains(&(Timer::Beat, 60_000)),
+        "the next heartbeat"
+    );
+    let b = parse(&t.drain()[0]);
+    let scroll = b
+        .events
+        .iter()
+        .find_map(|e| match &e.data {
+            wire::EventData::Scroll(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a scroll event");
+    assert_eq!((scroll.max, scroll.marks.as_slice()), (0.5, &[25, 50][..]));
+}
+
+#[test]
+fn no_heartbeat_while_hidden() {
+    let mut t = started();
+    t.visibility(false);
+    t.env.timers.clear();
+    t.env.now = 60_000.0;
+    t.timer(Timer::Beat);
+    assert!(t.env.timers.iter().all(|(k, _)| *k != Timer::Beat));
+    t.visibility(true);
+    assert!(t.env.timers.contains(&(Timer::Beat, 60_000)));
+}
+
+#[test]
+fn identify_applies_to_events_recorded_after_it() {
+    let mut t = started();
+    t.identify(Some("user-7".into()));
+    t.custom("signed_in", &[]);
+    t.identify(Some(String::new()));
+    assert_eq!(t.env.warnings.len(), 1, "an empty id is refused");
+    let bodies = t.drain();
+    let uids: Vec<_> = bodies.iter().map(|b| parse(b).uid).collect();
+    assert_eq!(uids, [None, Some("user-7".into())]);
+}
+
+#[test]
+fn bad_custom_events_warn_and_record_nothing() {
+    let mut t = started();
+    t.custom("", &[]);
+    t.custom("ok", &[("nested".into(), Prop::Other)]);
+    assert_eq!(t.env.warnings.len(), 2);
+    assert_eq!(kinds(&t.drain()[0]), ["pageview"]);
+}
+
+#[test]
+fn repeated_errors_are_sent_once_per_view() {
+    let mut t = started();
+    for _ in 0..3 {
+        t.error("boom".into(), "app.js".into(), 1, 2);
+    }
+    assert_eq!(kinds(&t.drain()[0]), ["pageview", "error"]);
+}
+
+#[test]
+fn opting_out_discards_what_waited_and_stops() {
+    let mut t = started();
+    t.env.offline = true;
+    flush(&mut t);
+    t.visibility(false); // offline: kept in the store
+    assert!(!t.env.store.is_empty());
+    t.opt_out();
+    assert!(t.env.store.is_empty());
+    assert!(t.is_stopped());
+}
+
+impl Tracker<Page> {
+    /// Seals and "posts" whatever is waiting, answering 202 at once.
+    fn drain_into_posts(&mut self) {
+        let bodies = self.drain();
+        self.env.posts.extend(bodies);
+    }
+}
