@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the tracker into pkg/ (an npm package, and what the collector serves):
-# cargo (wasm32, no_std) → wasm-bindgen (ES module glue) → wasm-opt -Oz → short import names,
-# minified glue → minified loader t.js.
+# cargo (wasm32, no_std) → wasm-bindgen (ES module glue + js/page.js) → wasm-opt -Oz → short
+# import names, glue and page.js bundled and minified → minified loader t.js.
 set -eu
 . "$(dirname "$0")/tools.sh"
 cd "$root"
@@ -11,10 +11,13 @@ wasm-bindgen --target web --out-dir pkg --out-name tracker \
   target/wasm32-unknown-unknown/release/tracker.wasm
 # shellcheck disable=SC2086
 "$WASM_OPT" -Oz $WASM_OPT_FEATURES pkg/tracker_bg.wasm -o pkg/tracker_bg.wasm
-# Short import names in the wasm and the glue, then the glue minified (d.ts files keep the API).
+# Short import names in the wasm and the glue, then the glue and the hand-written DOM layer it
+# imports (js/page.js, a wasm-bindgen snippet) bundled into one minified module (d.ts files
+# keep the API).
 node scripts/shrink-glue.mjs pkg/tracker_bg.wasm pkg/tracker.js
-"$ESBUILD_BIN" pkg/tracker.js --minify --format=esm --log-level=warning --allow-overwrite \
+"$ESBUILD_BIN" pkg/tracker.js --bundle --minify --format=esm --log-level=warning --allow-overwrite \
   --outfile=pkg/tracker.js
+rm -rf pkg/snippets
 "$ESBUILD_BIN" tracker-wasm/loader/t.js --minify --log-level=warning --outfile=pkg/t.js
 # The loader pins the glue and the wasm by hash; pkg/integrity.json has the loader's own.
 node scripts/integrity.mjs inject

@@ -1,7 +1,7 @@
 // Shrinks what wasm-bindgen emits for the page, without changing what it does:
-// - renames the wasm imports (`./tracker_bg.js` / `__wbg_addEventListener_f2d27251d333a631`
-//   and a hundred more) to short names, in the wasm's import section and in the JS glue that
-//   provides them: their hashes are pure entropy that gzip cannot shrink;
+// - renames the wasm imports the glue provides (`./tracker_bg.js` / `__wbg_num_f2d27251d333a631`
+//   and more) and the modules they come from to short names, in the wasm's import section and
+//   in the JS glue that provides them: their hashes are pure entropy that gzip cannot shrink;
 // - the glue is then minified by esbuild (scripts/build-tracker.sh).
 // Usage: node scripts/shrink-glue.mjs pkg/tracker_bg.wasm pkg/tracker.js
 import { readFileSync, writeFileSync } from "node:fs";
@@ -100,8 +100,11 @@ while (pos < wasm.length) {
     [field, p] = readName(wasm, p);
     [desc, p] = readDesc(wasm, p);
     if (!modules.has(module)) modules.set(module, shortName(modules.size));
-    if (!renamed.has(field)) renamed.set(field, shortName(renamed.size));
-    entries.push(encodeName(modules.get(module)), encodeName(renamed.get(field)), desc);
+    // The glue's own imports have hashed names; a snippet's (js/page.js) are its export
+    // names, short already, and imported straight from it.
+    const glue = module === "./tracker_bg.js";
+    if (glue && !renamed.has(field)) renamed.set(field, shortName(renamed.size));
+    entries.push(encodeName(modules.get(module)), encodeName(glue ? renamed.get(field) : field), desc);
   }
   const content = Buffer.concat(entries);
   parts.push(Buffer.from([2]), writeU32(content.length), content);
@@ -109,17 +112,22 @@ while (pos < wasm.length) {
 }
 
 // The glue provides each import as a key of an object per module: `name: function…` and
-// `"./tracker_bg.js": import0`. Every name is unique (hashed), so plain replacement is exact.
+// `"./tracker_bg.js": import0`. Every renamed name is unique (hashed), so replacement is exact.
 for (const [from, to] of renamed) {
   const key = new RegExp(`\\b${from}(?=\\s*:)`, "g");
   const before = js;
   js = js.replace(key, to);
   if (js === before) throw new Error(`import ${from} not found in ${jsPath}`);
 }
+// Module names as keys of the imports object (not in the `import … from` statements).
 for (const [from, to] of modules) {
-  const key = JSON.stringify(from);
-  if (!js.includes(key)) throw new Error(`module ${from} not found in ${jsPath}`);
-  js = js.split(key).join(JSON.stringify(to));
+  const key = new RegExp(`${JSON.stringify(from).replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}(?=\\s*:)`, "g");
+  const before = js;
+  js = js.replace(key, JSON.stringify(to));
+  if (js === before) throw new Error(`module ${from} not found in ${jsPath}`);
+  // wasm-bindgen lists a snippet once per import of it, all under the same key: keep one.
+  let seen = false;
+  js = js.replace(new RegExp(`\\s*${JSON.stringify(to)}: import\\d+,`, "g"), (m) => (seen ? "" : ((seen = true), m)));
 }
 
 writeFileSync(wasmPath, Buffer.concat(parts));

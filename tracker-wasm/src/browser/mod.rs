@@ -1,14 +1,15 @@
-//! The glue between the page and the pure modules: state, start-up, the page's API.
+//! The glue between the page and [`Tracker`]: start-up, the page's API, and what the page's
+//! events mean. The DOM itself is handled by the hand-written `js/page.js` (listeners, reads,
+//! requests, storage), so this side passes only numbers and strings.
 //!
 //! Rules for code in here, because it runs inside other people's pages:
 //! - listeners are passive and cheap; nothing blocks the page's own work;
-//! - every web API that can throw is called through its `catch` binding, and a failure degrades
-//!   the tracker quietly (a console warning at most), never the page;
+//! - a failed web API degrades the tracker quietly (a console warning at most), never the
+//!   page (`page.js` catches everything);
 //! - no panics: a trapped wasm instance would stop tracking for the rest of the visit;
 //! - re-entrant calls (page code calling the API from inside our listener) are skipped rather
 //!   than allowed to double-borrow the state.
 
-mod capture;
 mod page;
 #[cfg(test)]
 mod tests;
@@ -18,58 +19,43 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Document, Element};
 
 use crate::batch::Header;
+use crate::clicks::{self, ClickInput};
 use crate::config::{self, Storage};
 use crate::ids;
 use crate::json::cat;
 use crate::mirror;
 use crate::props::Prop;
-use crate::tracker::{Env, Tracker};
-use page::Page;
-
-#[wasm_bindgen]
-extern "C" {
-    /// `Navigator` with what web-sys lacks: Global Privacy Control.
-    #[wasm_bindgen(extends = web_sys::Navigator)]
-    type Nav;
-    #[wasm_bindgen(method, getter = globalPrivacyControl)]
-    fn gpc(this: &Nav) -> Option<bool>;
-    #[wasm_bindgen(method, getter)]
-    fn webdriver(this: &Nav) -> Option<bool>;
-    /// `null` when unset (web-sys expects a string and would throw).
-    #[wasm_bindgen(method, getter = doNotTrack)]
-    fn dnt(this: &Nav) -> Option<String>;
-
-    /// `Document.prerendering` (a page rendered before the visitor opened it).
-    #[wasm_bindgen(extends = Document)]
-    type Doc;
-    #[wasm_bindgen(method, getter)]
-    fn prerendering(this: &Doc) -> Option<bool>;
-}
+use crate::selector::{self, Step};
+use crate::tracker::{Env, Target, Timer, Tracker};
+use page::{num, text, Page, LOCAL};
 
 /// Key of the visitor's opt-out, in `localStorage` whatever the id storage (it is consent,
 /// not tracking).
 const OPT_OUT_KEY: &str = "spoor.optout";
 
-type Callback = Closure<dyn FnMut(JsValue)>;
-
-/// Callbacks created once and reused, so nothing is allocated per timer or request.
-struct Callbacks {
-    flush: Callback,
-    beat: Callback,
-    /// Ends a click's wait for an answer (called with its sequence number).
-    dead: Callback,
-    frame: Callback,
-    /// The collector answered / could not be reached.
-    sent: Callback,
-    failed: Callback,
-    /// Swallows a rejection nobody waits for.
-    failed_quietly: Callback,
-    /// The DOM changed while a click waited.
-    mutated: Callback,
+/// What `wake(what, arg)` from `page.js` means (the same numbers there).
+mod wake {
+    pub const CLICK: u32 = 0;
+    pub const INPUT: u32 = 1;
+    pub const SCROLL: u32 = 2;
+    pub const VISIBILITY: u32 = 3;
+    pub const FOCUS: u32 = 4;
+    pub const LEAVE: u32 = 5;
+    pub const THAWED: u32 = 6;
+    pub const SHOWN: u32 = 7;
+    pub const ONLINE: u32 = 8;
+    pub const NAVIGATE: u32 = 9;
+    pub const MUTATED: u32 = 10;
+    pub const RESIZED: u32 = 11;
+    pub const SENT: u32 = 12;
+    pub const FLUSH: u32 = 13;
+    pub const BEAT: u32 = 14;
+    pub const DEAD: u32 = 15;
+    pub const FRAME: u32 = 16;
+    pub const ERROR: u32 = 17;
+    pub const CUSTOM: u32 = 18;
 }
 
 /// The one tracker of this page. wasm32 has one thread, so a static cell is enough.
@@ -88,68 +74,51 @@ fn with<R>(f: impl FnOnce(&mut Tracker<Page>) -> R) -> Option<R> {
     Some(f(t))
 }
 
-fn warn(msg: &str) {
-    web_sys::console::warn_1(&JsValue::from_str(msg));
+/// Where ids live: `sessionStorage` (0), `localStorage` (1), or memory only.
+fn id_storage(storage: Storage) -> Option<u32> {
+    match storage {
+        Storage::Session => Some(0),
+        Storage::Local => Some(LOCAL),
+        Storage::None => None,
+    }
 }
 
 /// Starts tracking the page. `base` is the URL the loader came from (ending in `/`) and
 /// `script` its `<script>` element, whose `data-*` attributes configure the tracker.
 #[wasm_bindgen]
-pub fn start(base: &str, script: &Element) {
+pub fn start(base: &str, script: &JsValue) {
     if TRACKER.0.try_borrow().map_or(true, |t| t.is_some()) {
         return; // a second tag on the page
     }
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let config = match config::parse(|name| script.get_attribute(&cat(&["data-", name])), base) {
+    let config = match config::parse(|name| page::attr(script, name), base) {
         Ok(c) => c,
-        Err(e) => return warn(e),
+        Err(e) => return page::warn(e),
     };
-    let local = window.local_storage().ok().flatten();
-    let opted_out = local
-        .as_ref()
-        .and_then(|s| s.get_item(OPT_OUT_KEY).ok().flatten())
-        .is_some();
-    let nav: Nav = window.navigator().unchecked_into();
-    let (dnt, gpc) = (nav.dnt(), nav.gpc().unwrap_or(false));
-    if !config::allowed(&config, dnt.as_deref(), gpc, opted_out) {
+    let opted_out = page::get(LOCAL, OPT_OUT_KEY).is_some();
+    let dnt = page::dnt();
+    if !config::allowed(&config, dnt.as_deref(), page::gpc(), opted_out) {
         return;
     }
-    let Some(document) = window.document() else {
+    let [vw, vh, dpr, prerendering] = page::context()[..] else {
         return;
     };
-    let (Some(vw), Some(vh)) = (
-        window.inner_width().ok().and_then(|w| w.as_f64()),
-        window.inner_height().ok().and_then(|h| h.as_f64()),
-    ) else {
-        return warn("spoor: tracking disabled, this page lacks a required browser API");
-    };
-    let mut page = Page {
+    let ids = id_storage(config.storage);
+    let mut env = Page {
         endpoint: config.endpoint.clone(),
-        offline: if config.storage == Storage::None {
-            None
-        } else {
-            local
-        },
-        callbacks: None,
-        mutations: None,
-        window,
-        document,
+        // A store that cannot be written to is no store.
+        offline: config.storage != Storage::None && page::put(LOCAL, "spoor.probe", None),
     };
-    let ids = id_storage(&page.window, config.storage);
     let mut stored_id = |key: &str| -> String {
-        let saved = ids.as_ref().and_then(|s| s.get_item(key).ok().flatten());
+        let saved = ids.and_then(|kind| page::get(kind, key));
         saved.unwrap_or_else(|| {
-            let id = ids::random_id(page.random_bytes());
-            if let Some(s) = &ids {
-                let _ = s.set_item(key, &id); // quota full or blocked: the id lives in memory
+            let id = ids::random_id(env.random_bytes());
+            if let Some(kind) = ids {
+                page::put(kind, key, Some(id.clone())); // full or blocked: the id lives in memory
             }
             id
         })
     };
     let (vid, sid) = (stored_id("spoor.vid"), stored_id("spoor.sid"));
-    let nav = page.window.navigator();
     let header = Header {
         site: config.site.clone(),
         vid,
@@ -157,30 +126,27 @@ pub fn start(base: &str, script: &Element) {
         uid: None,
         vw: vw as u32,
         vh: vh as u32,
-        dpr: page.window.device_pixel_ratio(),
-        lang: nav.language().unwrap_or_default(),
-        wd: nav.unchecked_ref::<Nav>().webdriver().unwrap_or(false),
+        dpr,
+        lang: page::language(),
+        wd: page::webdriver(),
     };
-    let prerendering = page
-        .document
-        .unchecked_ref::<Doc>()
-        .prerendering()
-        .unwrap_or(false);
-    let offline = page.offline.is_some();
-    *TRACKER.0.borrow_mut() = Some(Tracker::new(page, config, header, offline));
-    capture::listen(prerendering);
+    let spa = config.spa;
+    let offline = env.offline;
+    *TRACKER.0.borrow_mut() = Some(Tracker::new(env, config, header, offline));
+    let prerendering = prerendering != 0.0;
+    let wake = Closure::<dyn FnMut(u32, f64)>::new(on_wake);
+    page::listen(
+        &wake,
+        spa,
+        prerendering,
+        clicks::MASKED,
+        clicks::INTERACTIVE,
+        clicks::MAX_LABEL_CHILDREN,
+    );
+    wake.forget(); // lives as long as the page
     resume();
     if !prerendering {
         with(|t| t.navigate(false));
-    }
-}
-
-/// Where ids live (`None`: memory only).
-fn id_storage(window: &web_sys::Window, storage: Storage) -> Option<web_sys::Storage> {
-    match storage {
-        Storage::Session => window.session_storage().ok().flatten(),
-        Storage::Local => window.local_storage().ok().flatten(),
-        Storage::None => None,
     }
 }
 
@@ -188,67 +154,125 @@ fn id_storage(window: &web_sys::Window, storage: Storage) -> Option<web_sys::Sto
 /// before a reload, or tabs since closed).
 fn resume() {
     with(|t| {
-        let Some(store) = t.env.offline.clone() else {
+        if !t.env.offline {
             return;
-        };
+        }
         let prefix = cat(&[mirror::KEY_PREFIX, &t.config().site, "."]);
-        let keys: Vec<String> = (0..store.length().unwrap_or(0))
-            .filter_map(|i| store.key(i).ok().flatten())
-            .filter(|k| k.starts_with(&prefix))
-            .collect();
         let mut entries = Vec::new();
-        for k in keys {
-            if let Ok(Some(text)) = store.get_item(&k) {
-                entries.push(text);
-            }
-            let _ = store.remove_item(&k);
+        while let Some(text) = page::take(LOCAL, &prefix) {
+            entries.push(text);
         }
         t.resume(&entries);
     });
 }
 
-/// Records a custom event: `spoor.track("cart_add", { product: "11" })`. Bad input is a
-/// console warning, never an exception in the page.
-#[wasm_bindgen]
-pub fn track(name: &str, props: JsValue) {
-    match read_props(&props) {
-        Ok(p) => custom(name, &p),
-        Err(e) => warn(e),
-    }
+/// What the page's events mean to the tracker.
+fn on_wake(what: u32, arg: f64) {
+    with(|t| match what {
+        wake::CLICK => click(t),
+        wake::INPUT => t.input(),
+        wake::SCROLL => t.scrolled(),
+        wake::VISIBILITY => t.visibility(arg != 0.0),
+        wake::FOCUS => t.focus(arg != 0.0),
+        wake::LEAVE => t.leave(),
+        wake::THAWED => t.thawed(),
+        wake::SHOWN => t.navigate(true),
+        wake::ONLINE => t.online(),
+        wake::NAVIGATE => t.navigate(false),
+        wake::MUTATED => t.mutated(),
+        wake::RESIZED => t.resized(arg),
+        wake::SENT => t.sent(arg as u16),
+        wake::FLUSH => t.timer(Timer::Flush),
+        wake::BEAT => t.timer(Timer::Beat),
+        wake::DEAD => t.timer(Timer::Dead(arg as u32)),
+        wake::FRAME => t.timer(Timer::Frame),
+        wake::ERROR => {
+            let n = num();
+            let (line, col) = (n.first().copied(), n.get(1).copied());
+            let (msg, src) = (text(0).unwrap_or_default(), text(1).unwrap_or_default());
+            t.error(
+                msg,
+                src,
+                line.unwrap_or(0.0) as u32,
+                col.unwrap_or(0.0) as u32,
+            );
+        }
+        wake::CUSTOM => {
+            let name = text(0).unwrap_or_default();
+            t.custom(&name, &props(&num()));
+        }
+        _ => {}
+    });
 }
 
-fn custom(name: &str, props: &[(String, Prop)]) {
-    with(|t| t.custom(name, props));
+/// A click as `page.js` hands it over: the numbers of [`ClickInput`], whether the target is
+/// interactive, then tag/id/position of each step up the tree; the strings are the tag, the
+/// text (none if masked), the link, then each step's tag and id.
+fn click(t: &mut Tracker<Page>) {
+    let n = num();
+    let [page_x, page_y, client_x, client_y, doc_width, doc_height, rect_left, rect_top, rect_width, rect_height, interactive, ..] =
+        n[..]
+    else {
+        return;
+    };
+    let steps: Vec<Step> = (0..)
+        .map_while(|i: usize| {
+            let nth = *n.get(11 + 2 * i)?;
+            Some(Step {
+                tag: text(3 + 2 * i as u32)?,
+                id: text(4 + 2 * i as u32).filter(|id| !id.is_empty()),
+                nth_of_type: nth as u32,
+                has_same_tag_siblings: n.get(12 + 2 * i) == Some(&1.0),
+            })
+        })
+        .collect();
+    let input = ClickInput {
+        page_x,
+        page_y,
+        client_x,
+        client_y,
+        doc_width,
+        doc_height,
+        rect_left,
+        rect_top,
+        rect_width,
+        rect_height,
+    };
+    let target = Target {
+        sel: selector::build(&steps),
+        tag: text(0).unwrap_or_default(),
+        text: text(1),
+        href: text(2),
+        interactive: interactive != 0.0,
+    };
+    t.click(&input, target);
 }
 
-fn read_props(value: &JsValue) -> Result<Vec<(String, Prop)>, &'static str> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(Vec::new());
-    }
-    if !value.is_object() || js_sys::Array::is_array(value) {
-        return Err("spoor: track() takes an object of properties");
-    }
-    let entries = js_sys::Object::entries(value.unchecked_ref());
-    Ok(entries
-        .iter()
-        .map(|pair| {
-            let pair: js_sys::Array = pair.unchecked_into();
-            let key = pair.get(0).as_string().unwrap_or_default();
-            let v = pair.get(1);
-            let prop = if let Some(s) = v.as_string() {
-                Prop::Str(s)
-            } else if let Some(n) = v.as_f64() {
-                Prop::Num(n)
-            } else if let Some(b) = v.as_bool() {
-                Prop::Bool(b)
-            } else if v.is_null() {
-                Prop::Null
-            } else {
-                Prop::Other
+/// Custom event properties as `page.js` hands them over: key and text at strings 1, 2, …;
+/// a type code and number for each in `n` (0 text, 1 number, 2 boolean, 3 null, 4 other).
+fn props(n: &[f64]) -> Vec<(String, Prop)> {
+    n.chunks(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let key = text(1 + 2 * i as u32).unwrap_or_default();
+            let value = pair.get(1).copied().unwrap_or(0.0);
+            let prop = match pair[0] as u32 {
+                0 => Prop::Str(text(2 + 2 * i as u32).unwrap_or_default()),
+                1 => Prop::Num(value),
+                2 => Prop::Bool(value != 0.0),
+                3 => Prop::Null,
+                _ => Prop::Other,
             };
             (key, prop)
         })
-        .collect())
+        .collect()
+}
+
+/// Records a custom event: `spoor.track("cart_add", { product: "11" })`. `page.js` reads the
+/// page's object; bad input is a console warning, never an exception in the page.
+#[wasm_bindgen]
+pub fn track(name: &str, props: JsValue) {
+    page::track(name, &props);
 }
 
 /// Sets (or with `null`, clears) the site's own id of the signed-in user, sent with the
@@ -257,7 +281,7 @@ fn read_props(value: &JsValue) -> Result<Vec<(String, Prop)>, &'static str> {
 pub fn identify(user_id: JsValue) {
     let uid = user_id.as_string();
     if uid.is_none() && !user_id.is_null() && !user_id.is_undefined() {
-        return warn("spoor: identify() takes a string of 1–128 characters, or null");
+        return page::warn("spoor: identify() takes a string of 1–128 characters, or null");
     }
     with(|t| t.identify(uid));
 }
@@ -273,14 +297,12 @@ pub fn session_id() -> Option<String> {
 /// was waiting is discarded.
 #[wasm_bindgen(js_name = optOut)]
 pub fn opt_out() {
-    if let Some(local) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
-        let _ = local.set_item(OPT_OUT_KEY, "1");
-    }
+    page::put(LOCAL, OPT_OUT_KEY, Some("1".into()));
     with(|t| {
         t.opt_out();
-        if let Some(ids) = id_storage(&t.env.window, t.config().storage) {
-            let _ = ids.remove_item("spoor.vid");
-            let _ = ids.remove_item("spoor.sid");
+        if let Some(kind) = id_storage(t.config().storage) {
+            page::put(kind, "spoor.vid", None);
+            page::put(kind, "spoor.sid", None);
         }
     });
 }
@@ -288,7 +310,5 @@ pub fn opt_out() {
 /// Withdraws an opt-out; tracking starts again with the next page load.
 #[wasm_bindgen(js_name = optIn)]
 pub fn opt_in() {
-    if let Some(local) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
-        let _ = local.remove_item(OPT_OUT_KEY);
-    }
+    page::put(LOCAL, OPT_OUT_KEY, None);
 }

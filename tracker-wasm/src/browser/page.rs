@@ -1,194 +1,156 @@
-//! The page as the tracker sees it ([`Env`]), with web APIs: clocks, the URL, timers,
-//! `fetch` and `sendBeacon`, `localStorage`. Every call that can throw goes through its
-//! `catch` binding; a failure means "could not", never an exception in the page.
+//! The page as the tracker sees it ([`Env`]), through the hand-written `js/page.js`: every
+//! reading and effect is one call with numbers or a string, and nothing there throws.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Document, RequestCredentials, RequestInit, Window};
 
-use super::{warn, Callback, Callbacks};
 use crate::tracker::{Env, Timer};
 
-#[wasm_bindgen]
+#[wasm_bindgen(module = "/js/page.js")]
 extern "C" {
-    /// `RequestInit` with the `keepalive` member web-sys lacks: a request that outlives the
-    /// page, like a beacon.
-    #[wasm_bindgen(extends = RequestInit)]
-    type KeepaliveInit;
-    #[wasm_bindgen(method, setter = keepalive)]
-    fn set_keepalive(this: &KeepaliveInit, value: bool);
+    /// The numbers of the event being handed over (see `page.js`'s `hand`).
+    pub fn num() -> Vec<f64>;
+    /// Its `i`-th string, if any.
+    pub fn text(i: u32) -> Option<String>;
+
+    fn now() -> f64;
+    fn wall() -> f64;
+    fn fill(bytes: &mut [u8]);
+    fn random() -> f64;
+    fn url() -> String;
+    fn origin() -> String;
+    fn title() -> String;
+    fn referrer() -> String;
+    fn visible() -> bool;
+    fn focused() -> bool;
+    fn scroll() -> Vec<f64>;
+    fn online() -> bool;
+    pub fn attr(script: &JsValue, name: &str) -> Option<String>;
+    /// Viewport width and height, device pixel ratio, prerendering (1/0).
+    pub fn context() -> Vec<f64>;
+    pub fn language() -> String;
+    pub fn dnt() -> Option<String>;
+    pub fn gpc() -> bool;
+    pub fn webdriver() -> bool;
+    pub fn warn(msg: &str);
+
+    /// Storage: `kind` 0 is `sessionStorage`, 1 `localStorage`.
+    pub fn get(kind: u32, key: &str) -> Option<String>;
+    /// Writes (`None`: removes) an entry; false if the storage is unavailable.
+    pub fn put(kind: u32, key: &str, value: Option<String>) -> bool;
+    /// Reads and removes one entry whose key starts with `prefix`.
+    pub fn take(kind: u32, prefix: &str) -> Option<String>;
+
+    #[wasm_bindgen(js_name = setTimer)]
+    fn set_timer(code: u32, seq: u32, ms: i32) -> bool;
+    fn watch(on: bool);
+    fn post(endpoint: &str, body: &str) -> bool;
+    fn beacon(endpoint: &str, body: &str) -> bool;
+
+    /// Reads a custom event's properties and hands it over (`wake::CUSTOM`).
+    pub fn track(name: &str, props: &JsValue);
+
+    /// Installs the listeners; the page calls `wake(what, arg)`.
+    pub fn listen(
+        wake: &Closure<dyn FnMut(u32, f64)>,
+        spa: bool,
+        prerendering: bool,
+        masked: &str,
+        interactive: &str,
+        max_children: u32,
+    );
 }
 
-pub(super) struct Page {
-    pub window: Window,
-    pub document: Document,
-    /// Where batches are posted.
+/// `localStorage`, in [`get`]/[`put`]/[`take`].
+pub const LOCAL: u32 = 1;
+
+/// The page, with where batches go and whether undelivered ones are kept in `localStorage`.
+pub struct Page {
     pub endpoint: String,
-    /// Where undelivered batches wait for a later page (`None`: memory only).
-    pub offline: Option<web_sys::Storage>,
-    /// Set once the listeners exist (see `capture::listen`).
-    pub callbacks: Option<Callbacks>,
-    pub mutations: Option<web_sys::MutationObserver>,
-}
-
-/// A callback as the function web APIs take.
-pub(super) fn func(c: &Callback) -> &js_sys::Function {
-    c.as_ref().unchecked_ref()
-}
-
-impl Page {
-    fn request(&self, body: &str) -> RequestInit {
-        let init = RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&JsValue::from_str(body));
-        init.set_credentials(RequestCredentials::Omit);
-        init
-    }
+    pub offline: bool,
 }
 
 impl Env for Page {
     fn now(&self) -> f64 {
-        self.window.performance().map_or(0.0, |p| p.now())
+        now()
     }
 
     fn wall(&self) -> i64 {
-        js_sys::Date::now() as i64
+        wall() as i64
     }
 
     fn random_bytes(&mut self) -> [u8; 16] {
         let mut bytes = [0u8; 16];
-        let filled = self
-            .window
-            .crypto()
-            .and_then(|c| c.get_random_values_with_u8_array(&mut bytes))
-            .is_ok();
-        if !filled {
-            for b in &mut bytes {
-                *b = (js_sys::Math::random() * 256.0) as u8;
-            }
-        }
+        fill(&mut bytes);
         bytes
     }
 
     fn random(&mut self) -> f64 {
-        js_sys::Math::random()
+        random()
     }
 
     fn url(&self) -> String {
-        let l = self.window.location();
-        let mut url = l.pathname().unwrap_or_default();
-        url.push_str(&l.search().unwrap_or_default());
-        url
+        url()
     }
 
     fn origin(&self) -> String {
-        self.window.location().origin().unwrap_or_default()
+        origin()
     }
 
     fn title(&self) -> String {
-        self.document.title()
+        title()
     }
 
     fn referrer(&self) -> String {
-        self.document.referrer()
+        referrer()
     }
 
     fn visible(&self) -> bool {
-        !self.document.hidden()
+        visible()
     }
 
     fn focused(&self) -> bool {
-        self.document.has_focus().unwrap_or_else(|_| self.visible())
+        focused()
     }
 
     fn scroll(&self) -> (f64, f64) {
-        let w = &self.window;
-        let viewport = w.inner_height().ok().and_then(|h| h.as_f64());
-        (w.scroll_y().unwrap_or(0.0), viewport.unwrap_or(0.0))
+        match scroll()[..] {
+            [top, viewport] => (top, viewport),
+            _ => (0.0, 0.0),
+        }
     }
 
     fn online(&self) -> bool {
-        self.window.navigator().on_line()
+        online()
     }
 
     fn set_timer(&mut self, timer: Timer, ms: i32) -> bool {
-        let Some(c) = &self.callbacks else {
-            return false;
+        let (code, seq) = match timer {
+            Timer::Flush => (0, 0),
+            Timer::Beat => (1, 0),
+            Timer::Dead(seq) => (2, seq),
+            Timer::Frame => (3, 0),
         };
-        let w = &self.window;
-        let set =
-            |f: &Callback| w.set_timeout_with_callback_and_timeout_and_arguments_0(func(f), ms);
-        match timer {
-            Timer::Flush => set(&c.flush).is_ok(),
-            Timer::Beat => set(&c.beat).is_ok(),
-            Timer::Dead(seq) => w
-                .set_timeout_with_callback_and_timeout_and_arguments_1(
-                    func(&c.dead),
-                    ms,
-                    &JsValue::from(seq),
-                )
-                .is_ok(),
-            Timer::Frame => w.request_animation_frame(func(&c.frame)).is_ok(),
-        }
+        set_timer(code, seq, ms)
     }
 
     fn watch(&mut self, on: bool) {
-        let Some(m) = &self.mutations else {
-            return;
-        };
-        if !on {
-            return m.disconnect();
-        }
-        let opts = web_sys::MutationObserverInit::new();
-        opts.set_subtree(true);
-        opts.set_child_list(true);
-        opts.set_attributes(true);
-        opts.set_character_data(true);
-        if let Some(root) = self.document.document_element() {
-            let _ = m.observe_with_options(&root, &opts);
-        }
+        watch(on);
     }
 
     fn post(&mut self, body: &str) -> bool {
-        let Some(c) = &self.callbacks else {
-            return false;
-        };
-        let init = self.request(body);
-        let _ = self
-            .window
-            .fetch_with_str_and_init(&self.endpoint, &init)
-            .then2(&c.sent, &c.failed);
-        true
+        post(&self.endpoint, body)
     }
 
-    /// Without `sendBeacon`, a keepalive `fetch` does the same.
     fn beacon(&mut self, body: &str) -> bool {
-        let nav = self.window.navigator();
-        match nav.send_beacon_with_opt_str(&self.endpoint, Some(body)) {
-            Ok(taken) => taken,
-            Err(_) => {
-                let init = self.request(body);
-                init.unchecked_ref::<KeepaliveInit>().set_keepalive(true);
-                let request = self.window.fetch_with_str_and_init(&self.endpoint, &init);
-                // The answer comes after the page is gone, if at all; handling a rejection
-                // only keeps it from showing as unhandled in the page's console.
-                if let Some(c) = &self.callbacks {
-                    let _ = request.catch(&c.failed_quietly);
-                }
-                true
-            }
-        }
+        beacon(&self.endpoint, body)
     }
 
-    /// A full or blocked store only means the batches live in memory.
     fn save(&mut self, key: &str, value: Option<&str>) {
-        if let Some(store) = &self.offline {
-            let _ = match value {
-                Some(v) => store.set_item(key, v),
-                None => store.remove_item(key),
-            };
+        if self.offline {
+            put(LOCAL, key, value.map(String::from));
         }
     }
 

@@ -7,8 +7,8 @@ use wasm_bindgen_test::*;
 use web_sys::{MouseEvent, MouseEventInit};
 
 use super::*;
-use crate::selector;
-use web_sys::Window;
+use wasm_bindgen::JsCast;
+use web_sys::{Document, Element, Window};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -95,13 +95,14 @@ fn only_click(events: &[wire::Event]) -> wire::Click {
 
 #[wasm_bindgen_test]
 fn selectors_walk_up_to_an_id() {
+    started();
     fixture(
         "<main><article></article><article></article>\
          <article><div><button>Buy</button></div></article></main>",
     );
-    let sel = selector::build(&capture::path(&find(
-        "#fixture article:nth-of-type(3) button",
-    )));
+    drain();
+    click_at(&find("#fixture article:nth-of-type(3) button"), 1.0, 1.0);
+    let sel = only_click(&drain()).sel;
     assert_eq!(sel, "#fixture>main>article:nth-of-type(3)>div>button");
 }
 

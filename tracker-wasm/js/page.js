@@ -1,0 +1,287 @@
+// The tracker's hands in the page: listeners, DOM reads, timers, requests and storage,
+// written by hand so the wasm keeps only the logic (src/tracker.rs) and the boundary passes
+// numbers and short strings. wasm-bindgen imports this file (src/browser/mod.rs) and bundles
+// it into the glue. Nothing here may throw into the page: every listener runs inside `safe`.
+//
+// The page reaches the tracker through one function, `wake(what, arg)` (codes below, the
+// same in src/browser/mod.rs). What an event carries beyond one number (a click's target, an
+// error's message) waits in `nums`/`texts` for the wasm to read back.
+
+const w = window;
+const d = document;
+let wake;
+/** The event being handed over: numbers and strings the wasm reads back. */
+let nums = [];
+let texts = [];
+let mutations;
+
+const CLICK = 0,
+  INPUT = 1,
+  SCROLL = 2,
+  VISIBILITY = 3,
+  FOCUS = 4,
+  LEAVE = 5,
+  THAWED = 6,
+  SHOWN = 7,
+  ONLINE = 8,
+  NAVIGATE = 9,
+  MUTATED = 10,
+  RESIZED = 11,
+  SENT = 12,
+  TIMER = 13, // 13 + timer code (flush, beat, dead, frame)
+  ERROR = 17,
+  CUSTOM = 18;
+
+function safe(f) {
+  return function (e) {
+    try {
+      f(e);
+    } catch (_) {
+      // a tracker failure stays in the tracker
+    }
+  };
+}
+
+function hand(what, n, t, arg) {
+  nums = n;
+  texts = t;
+  wake(what, arg || 0);
+}
+
+export const num = () => new Float64Array(nums);
+export const text = (i) => (i < texts.length && texts[i] != null ? String(texts[i]) : undefined);
+
+// Readings.
+export const now = () => performance.now();
+export const wall = () => Date.now();
+export function fill(bytes) {
+  try {
+    crypto.getRandomValues(bytes);
+  } catch (_) {
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.random() * 256;
+  }
+}
+export const random = () => Math.random();
+export const url = () => location.pathname + location.search;
+export const origin = () => location.origin;
+export const title = () => d.title;
+export const referrer = () => d.referrer;
+export const visible = () => !d.hidden;
+export const focused = () => d.hasFocus();
+export const scroll = () => new Float64Array([w.scrollY, w.innerHeight]);
+export const online = () => navigator.onLine;
+export const attr = (el, name) => el.getAttribute("data-" + name) ?? undefined;
+/** Viewport width and height, device pixel ratio, prerendering (1/0). */
+export const context = () => new Float64Array([w.innerWidth, w.innerHeight, w.devicePixelRatio, d.prerendering ? 1 : 0]);
+export const language = () => navigator.language || "";
+/** Privacy signals: Do Not Track ("1", "yes", …, or none), Global Privacy Control, and
+ * whether the browser says it is automated. */
+export const dnt = () => navigator.doNotTrack ?? undefined;
+export const gpc = () => navigator.globalPrivacyControl === true;
+export const webdriver = () => navigator.webdriver === true;
+export const warn = (m) => console.warn(m);
+
+// Storage: 0 sessionStorage, 1 localStorage. Blocked or full storage is memory only.
+const area = (kind) => {
+  try {
+    return kind ? w.localStorage : w.sessionStorage;
+  } catch (_) {
+    return null;
+  }
+};
+export function get(kind, key) {
+  try {
+    return area(kind)?.getItem(key) ?? undefined;
+  } catch (_) {
+    return undefined;
+  }
+}
+export function put(kind, key, value) {
+  try {
+    const s = area(kind);
+    if (value === undefined) s?.removeItem(key);
+    else s?.setItem(key, value);
+    return !!s;
+  } catch (_) {
+    return false;
+  }
+}
+/** Takes (reads and removes) one entry whose key starts with `prefix`. */
+export function take(kind, prefix) {
+  try {
+    const s = area(kind);
+    for (let i = 0; s && i < s.length; i++) {
+      const key = s.key(i);
+      if (key && key.startsWith(prefix)) {
+        const value = s.getItem(key);
+        s.removeItem(key);
+        return value ?? "";
+      }
+    }
+  } catch (_) {
+    // blocked: nothing to take
+  }
+  return undefined;
+}
+
+// Effects.
+export function setTimer(code, seq, ms) {
+  try {
+    const fire = safe(() => wake(TIMER + code, seq));
+    if (code === 3) requestAnimationFrame(fire);
+    else setTimeout(fire, ms);
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+export function watch(on) {
+  try {
+    if (!on) mutations?.disconnect();
+    else mutations?.observe(d.documentElement, { subtree: true, childList: true, attributes: true, characterData: true });
+  } catch (_) {
+    // no observer: clicks just cannot be called dead
+  }
+}
+const init = (body, keepalive) => ({ method: "POST", body, credentials: "omit", keepalive });
+export function post(endpoint, body) {
+  try {
+    fetch(endpoint, init(body, false)).then(
+      safe((r) => wake(SENT, r.status)),
+      safe(() => wake(SENT, 0)), // offline, DNS, CORS: all "try again later"
+    );
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+/** Hands a body to the browser for delivery after the page is gone; without `sendBeacon`, a
+ * keepalive fetch does the same (its answer, if any, comes too late to matter). A plain
+ * string body is `text/plain`: a CORS-simple request, with no preflight to lose on unload. */
+export function beacon(endpoint, body) {
+  try {
+    if (navigator.sendBeacon) return navigator.sendBeacon(endpoint, body);
+    fetch(endpoint, init(body, true)).catch(() => {});
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
+/** The target and its ancestors as far as a selector needs them: tag, id, position among
+ * siblings of its tag and whether it has any (see src/selector.rs). */
+function path(el, n, t) {
+  for (let depth = 0; el && depth < 7; depth++, el = el.parentElement) {
+    const tag = el.localName;
+    let nth = 1;
+    let twin = false;
+    for (let p = el.previousElementSibling; p; p = p.previousElementSibling) if (p.localName === tag) nth++;
+    for (let s = el.nextElementSibling; s && !twin; s = s.nextElementSibling) twin = s.localName === tag;
+    n.push(nth, nth > 1 || twin ? 1 : 0);
+    t.push(tag, el.id);
+    if (el.id) break;
+  }
+}
+
+/** A no-code event: `data-spoor-event="cart_add"` names it, each
+ * `data-spoor-prop-<name>="<value>"` adds a property. */
+function marked(el) {
+  const t = [el.getAttribute("data-spoor-event") || ""];
+  const n = [];
+  for (const name of el.getAttributeNames()) {
+    if (name.startsWith("data-spoor-prop-")) t.push(name.slice(16), el.getAttribute(name)), n.push(0, 0);
+  }
+  hand(CUSTOM, n, t);
+}
+
+/** A custom event from page code: `spoor.track("cart_add", { product: "11" })`. Property
+ * values travel as text with a type code (0 text, 1 number, 2 boolean, 3 null, 4 other). */
+export function track(name, props) {
+  safe(() => {
+    if (props != null && (typeof props !== "object" || Array.isArray(props))) {
+      return warn("spoor: track() takes an object of properties");
+    }
+    const t = [String(name)];
+    const n = [];
+    for (const [k, v] of Object.entries(props || {})) {
+      const type = typeof v === "string" ? 0 : typeof v === "number" ? 1 : typeof v === "boolean" ? 2 : v === null ? 3 : 4;
+      t.push(k, type === 0 ? v : "");
+      n.push(type, type === 1 ? v : type === 2 ? +v : 0);
+    }
+    hand(CUSTOM, n, t);
+  })();
+}
+
+function click(e) {
+  const el = e.target;
+  if (!(el instanceof Element)) return;
+  const root = d.documentElement;
+  const r = el.getBoundingClientRect();
+  const closest = (s) => el.closest(s);
+  const n = [e.pageX, e.pageY, e.clientX, e.clientY, root.scrollWidth, root.scrollHeight, r.left, r.top, r.width, r.height];
+  n.push(closest(interactive) ? 1 : 0);
+  const link = closest("a[href]");
+  const t = [el.localName, closest(masked) || el.childElementCount > maxChildren ? null : el.textContent, link ? link.href : null];
+  path(el, n, t);
+  hand(CLICK, n, t);
+  // No-code events: a click inside a marked element (forms report theirs on submit).
+  const m = closest("[data-spoor-event]");
+  if (m && m.localName !== "form") marked(m);
+}
+
+let masked, interactive, maxChildren;
+
+/** Installs the listeners. `rules`: the masking and interactive selectors and the most
+ * child elements a label may have (src/clicks.rs). */
+export function listen(f, spa, prerendering, maskedRule, interactiveRule, children) {
+  wake = f;
+  masked = maskedRule;
+  interactive = interactiveRule;
+  maxChildren = children;
+  try {
+    mutations = new MutationObserver(safe(() => wake(MUTATED, 0)));
+  } catch (_) {
+    // no dead clicks without it
+  }
+  try {
+    new ResizeObserver(safe(() => wake(RESIZED, d.documentElement.scrollHeight))).observe(d.documentElement);
+  } catch (_) {
+    // the height read at start stays
+  }
+  wake(RESIZED, d.documentElement.scrollHeight);
+  const on = (target, type, f, capture) => target.addEventListener(type, safe(f), { passive: true, capture });
+  on(d, "click", click, true);
+  on(d, "submit", (e) => e.target instanceof Element && e.target.hasAttribute("data-spoor-event") && marked(e.target), true);
+  for (const type of ["pointerdown", "keydown", "touchstart", "wheel"]) on(w, type, () => wake(INPUT, 0), true);
+  on(w, "scroll", () => wake(SCROLL, 0), true);
+  on(d, "visibilitychange", () => wake(VISIBILITY, d.hidden ? 0 : 1));
+  on(w, "focus", () => wake(FOCUS, 1));
+  on(w, "blur", () => wake(FOCUS, 0));
+  on(w, "pagehide", () => wake(LEAVE, 0));
+  on(d, "freeze", () => wake(LEAVE, 0));
+  on(d, "resume", () => wake(THAWED, 0));
+  // Back from the back/forward cache: a new view of the same page.
+  on(w, "pageshow", (e) => e.persisted && wake(SHOWN, 0));
+  on(w, "online", () => wake(ONLINE, 0));
+  on(w, "error", (e) => hand(ERROR, [e.lineno || 0, e.colno || 0], [e.message || "", e.filename || ""]));
+  on(w, "unhandledrejection", (e) => {
+    const r = e.reason;
+    const msg = r instanceof Error ? r.message : typeof r === "string" ? r : "unhandled promise rejection";
+    hand(ERROR, [0, 0], [msg, ""]);
+  });
+  if (prerendering) on(d, "prerenderingchange", () => wake(NAVIGATE, 0));
+  if (spa) {
+    on(w, "popstate", () => wake(NAVIGATE, 0));
+    // The page's own pushState/replaceState runs first and unchanged (its result and
+    // exceptions are the page's); a replace with the same URL changes nothing.
+    for (const name of ["pushState", "replaceState"]) {
+      const original = history[name];
+      if (typeof original !== "function") continue;
+      history[name] = function () {
+        const result = original.apply(this, arguments);
+        safe(() => wake(NAVIGATE, 0))();
+        return result;
+      };
+    }
+  }
+}
