@@ -92,3 +92,37 @@ test("a whole visit arrives, each event once and each count once", async () => {
   assert.equal(counter.pageviews, 3);
   assert.deepEqual(problems, [], "the tracker caused no errors or warnings in the page");
 });
+
+test("page code's custom events and identify arrive; bad calls warn and throw nothing", async () => {
+  const page = await run.browser.newPage();
+  const problems = watchProblems(page);
+  await page.goto(`${run.collector.url}/product`);
+  const sid = await trackerReady(page);
+  await page.evaluate(() => {
+    const s = window.spoor;
+    s.track("plan_chosen", { plan: "pro", seats: 3, trial: true, coupon: null });
+    s.track("bad_props", [1, 2]);
+    s.track("nested", { a: { b: 1 } });
+    s.identify(42);
+    s.identify("user-7");
+    s.track("after_login");
+  });
+  await page.close({ runBeforeUnload: true });
+
+  const items = await waitFor("the custom events in DynamoDB", async () => {
+    const all = await partition(run.emulator, `S#demo#${sid}`);
+    return all.some((i) => i.name === "after_login") && all;
+  });
+  const custom = items.filter((i) => i.k === "custom");
+  const byName = Object.fromEntries(custom.map((c) => [c.name, [c.props, c.uid ?? null]]));
+  assert.deepEqual(byName, {
+    // (DynamoDB items leave null values out; the S3 copy keeps them.)
+    plan_chosen: [{ plan: "pro", seats: 3, trial: true }, null],
+    after_login: [{}, "user-7"],
+  });
+  assert.deepEqual(problems, [
+    "warning: spoor: track() takes an object of properties",
+    "warning: spoor: property values must be strings, numbers or booleans",
+    "warning: spoor: identify() takes a string of 1–128 characters, or null",
+  ]);
+});

@@ -70,7 +70,10 @@ export const visible = () => !d.hidden;
 export const focused = () => d.hasFocus();
 export const scroll = () => new Float64Array([w.scrollY, w.innerHeight]);
 export const online = () => navigator.onLine;
-export const attr = (el, name) => el.getAttribute("data-" + name) ?? undefined;
+let tag;
+/** The tracker's script tag, whose `data-*` attributes configure it. */
+export const script = (el) => (tag = el);
+export const attr = (name) => tag?.getAttribute("data-" + name) ?? undefined;
 /** Viewport width and height, device pixel ratio, prerendering (1/0). */
 export const context = () => new Float64Array([w.innerWidth, w.innerHeight, w.devicePixelRatio, d.prerendering ? 1 : 0]);
 export const language = () => navigator.language || "";

@@ -3,8 +3,8 @@
 //! it is delivered. Resending the very same batch is what lets the collector store each event
 //! exactly once. No clocks or browser calls here: the glue decides when.
 
-use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use crate::json::Json;
 
@@ -118,9 +118,9 @@ fn head(header: &Header, id: &str, dropped: u32) -> String {
 pub struct Outbox {
     limits: Limits,
     /// Encoded events not yet in a batch.
-    queued: VecDeque<String>,
+    queued: Vec<String>,
     /// Batches waiting for delivery, oldest first.
-    sealed: VecDeque<Sealed>,
+    sealed: Vec<Sealed>,
     /// Events dropped since the last sealed batch.
     dropped: u32,
 }
@@ -140,7 +140,7 @@ impl Outbox {
             self.dropped += 1;
             return false;
         }
-        self.queued.push_back(event);
+        self.queued.push(event);
         self.trim();
         self.queued.len() >= self.limits.max_events
     }
@@ -148,11 +148,11 @@ impl Outbox {
     /// Adds batches sealed elsewhere (a previous page of this site, the offline store),
     /// before this page's own; a batch already held is not added twice.
     pub fn resume(&mut self, batches: impl IntoIterator<Item = Sealed>) {
-        let mut older: VecDeque<Sealed> = VecDeque::new();
+        let mut older: Vec<Sealed> = Vec::new();
         for b in batches {
             let known = self.sealed.iter().chain(older.iter()).any(|s| s.id == b.id);
             if !known {
-                older.push_back(b);
+                older.push(b);
             }
         }
         older.append(&mut self.sealed);
@@ -172,25 +172,27 @@ impl Outbox {
     /// Moves the queued events into batches that each fit one request and hold at most
     /// `max_events`, under `header`. `new_id` names each new batch.
     pub fn seal(&mut self, header: &Header, mut new_id: impl FnMut() -> String) {
-        while !self.queued.is_empty() {
+        let queued = core::mem::take(&mut self.queued);
+        let mut next = queued.iter().peekable();
+        while next.peek().is_some() {
             let mut events = String::from("[");
             let mut count = 0;
-            while let Some(next) = self.queued.front() {
-                let fits = events.len() + next.len() + 2 + ENVELOPE_ROOM <= self.limits.max_body;
+            while let Some(event) = next.peek() {
+                let fits = events.len() + event.len() + 2 + ENVELOPE_ROOM <= self.limits.max_body;
                 if count == self.limits.max_events || (count > 0 && !fits) {
                     break;
                 }
                 if count > 0 {
                     events.push(',');
                 }
-                events.push_str(next);
-                self.queued.pop_front();
+                events.push_str(event);
+                next.next();
                 count += 1;
             }
             events.push(']');
             let id = new_id();
             let head = head(header, &id, core::mem::take(&mut self.dropped));
-            self.sealed.push_back(Sealed {
+            self.sealed.push(Sealed {
                 id,
                 head,
                 events,
@@ -200,7 +202,7 @@ impl Outbox {
     }
 
     /// The batches waiting, oldest first.
-    pub fn sealed(&self) -> alloc::collections::vec_deque::Iter<'_, Sealed> {
+    pub fn sealed(&self) -> core::slice::Iter<'_, Sealed> {
         self.sealed.iter()
     }
 
@@ -212,9 +214,11 @@ impl Outbox {
     fn trim(&mut self) {
         while self.held() > self.limits.max_held {
             // Prefer losing a whole old batch (already late) over the newest events.
-            if let Some(old) = self.sealed.pop_front() {
-                self.dropped += old.count as u32;
-            } else if self.queued.pop_front().is_some() {
+            // (At most a thousand events are held: shifting a Vec costs less code than a deque.)
+            if !self.sealed.is_empty() {
+                self.dropped += self.sealed.remove(0).count as u32;
+            } else if !self.queued.is_empty() {
+                self.queued.remove(0);
                 self.dropped += 1;
             }
         }

@@ -2,7 +2,6 @@
 //! whether it was a rage click (3 or more within 1 s and 30 px) or a dead one (no DOM change,
 //! navigation or scroll soon after).
 
-use alloc::collections::VecDeque;
 use alloc::string::String;
 
 /// The numbers the glue reads off the page at click time (all CSS px).
@@ -104,20 +103,14 @@ pub const RAGE_RADIUS_PX: f64 = 30.0;
 /// Remembers the last second of clicks to tell rage clicks.
 #[derive(Debug, Default)]
 pub struct Rage {
-    recent: VecDeque<(f64, f64, f64)>,
+    recent: alloc::vec::Vec<(f64, f64, f64)>,
 }
 
 impl Rage {
     /// Records a click at monotonic time `t` (ms) and document point (`x`, `y`); returns
     /// whether it completes a rage burst.
     pub fn click(&mut self, t: f64, x: f64, y: f64) -> bool {
-        while self
-            .recent
-            .front()
-            .is_some_and(|(t0, _, _)| t - t0 > RAGE_WINDOW_MS)
-        {
-            self.recent.pop_front();
-        }
+        self.recent.retain(|(t0, _, _)| t - t0 <= RAGE_WINDOW_MS);
         let near = self
             .recent
             .iter()
@@ -126,7 +119,7 @@ impl Rage {
                 dx * dx + dy * dy <= RAGE_RADIUS_PX * RAGE_RADIUS_PX
             })
             .count();
-        self.recent.push_back((t, x, y));
+        self.recent.push((t, x, y));
         near + 1 >= RAGE_CLICKS
     }
 }

@@ -83,14 +83,15 @@ fn id_storage(storage: Storage) -> Option<u32> {
     }
 }
 
-/// Starts tracking the page. `base` is the URL the loader came from (ending in `/`) and
-/// `script` its `<script>` element, whose `data-*` attributes configure the tracker.
+/// Starts tracking the page. `base` is the URL the loader came from (ending in `/`); the
+/// `data-*` attributes of its `<script>` element (handed to `page.js` by `js/api.js`)
+/// configure the tracker.
 #[wasm_bindgen]
-pub fn start(base: &str, script: &JsValue) {
+pub fn start(base: &str) {
     if TRACKER.0.try_borrow().map_or(true, |t| t.is_some()) {
         return; // a second tag on the page
     }
-    let config = match config::parse(|name| page::attr(script, name), base) {
+    let config = match config::parse(page::attr, base) {
         Ok(c) => c,
         Err(e) => return page::warn(e),
     };
@@ -268,22 +269,12 @@ fn props(n: &[f64]) -> Vec<(String, Prop)> {
         .collect()
 }
 
-/// Records a custom event: `spoor.track("cart_add", { product: "11" })`. `page.js` reads the
-/// page's object; bad input is a console warning, never an exception in the page.
+/// Sets (or with `None`, clears) the site's own id of the signed-in user, sent with the
+/// batches sealed from now on. (`js/api.js` warns about values that are not strings; custom
+/// events, `track`, are read by `page.js` and handed over as `wake::CUSTOM`.)
 #[wasm_bindgen]
-pub fn track(name: &str, props: JsValue) {
-    page::track(name, &props);
-}
-
-/// Sets (or with `null`, clears) the site's own id of the signed-in user, sent with the
-/// batches sealed from now on.
-#[wasm_bindgen]
-pub fn identify(user_id: JsValue) {
-    let uid = user_id.as_string();
-    if uid.is_none() && !user_id.is_null() && !user_id.is_undefined() {
-        return page::warn("spoor: identify() takes a string of 1–128 characters, or null");
-    }
-    with(|t| t.identify(uid));
+pub fn identify(user_id: Option<String>) {
+    with(|t| t.identify(user_id));
 }
 
 /// This tab's session id, for page code to forward to its backend (joins browser events with

@@ -27,7 +27,8 @@ extern "C" {
     fn focused() -> bool;
     fn scroll() -> Vec<f64>;
     fn online() -> bool;
-    pub fn attr(script: &JsValue, name: &str) -> Option<String>;
+    /// A `data-*` attribute of the tracker's script tag.
+    pub fn attr(name: &str) -> Option<String>;
     /// Viewport width and height, device pixel ratio, prerendering (1/0).
     pub fn context() -> Vec<f64>;
     pub fn language() -> String;
@@ -48,9 +49,6 @@ extern "C" {
     fn watch(on: bool);
     fn post(endpoint: &str, body: &str) -> bool;
     fn beacon(endpoint: &str, body: &str) -> bool;
-
-    /// Reads a custom event's properties and hands it over (`wake::CUSTOM`).
-    pub fn track(name: &str, props: &JsValue);
 
     /// Installs the listeners; the page calls `wake(what, arg)`.
     pub fn listen(

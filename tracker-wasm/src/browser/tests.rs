@@ -12,6 +12,13 @@ use web_sys::{Document, Element, Window};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// What `js/api.js` adds to the wasm's exports, from the same `page.js` the glue imports.
+#[wasm_bindgen(module = "/js/page.js")]
+extern "C" {
+    fn script(el: &Element);
+    fn track(name: &str, props: JsValue);
+}
+
 fn window() -> Window {
     web_sys::window().unwrap()
 }
@@ -48,7 +55,8 @@ fn started() {
     script
         .set_attribute("data-api", "http://127.0.0.1:9/v1/events")
         .unwrap();
-    start("http://127.0.0.1:9/", &script);
+    self::script(&script);
+    start("http://127.0.0.1:9/");
     assert!(with(|_| ()).is_some(), "the tracker started");
 }
 
@@ -290,7 +298,7 @@ fn identify_applies_to_later_batches_only() {
     started();
     drain();
     track("before", JsValue::UNDEFINED);
-    identify("user-42".into());
+    identify(Some("user-42".into()));
     track("after", JsValue::UNDEFINED);
     let bodies: Vec<wire::Batch> = with(|t| t.drain())
         .unwrap()
@@ -300,7 +308,7 @@ fn identify_applies_to_later_batches_only() {
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[0].uid, None);
     assert_eq!(bodies[1].uid.as_deref(), Some("user-42"));
-    identify(JsValue::NULL);
+    identify(None);
 }
 
 #[wasm_bindgen_test]
