@@ -336,6 +336,68 @@ fn page_errors_are_recorded_a_few_per_view() {
     assert_eq!((errors[0].line, errors[0].col), (3, 5));
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// Runs JavaScript in the page (events web-sys has no constructor bindings for here).
+    #[wasm_bindgen(js_name = eval)]
+    fn run(js: &str);
+}
+
+#[wasm_bindgen_test]
+fn unhandled_rejections_are_errors_with_their_reason() {
+    started();
+    drain();
+    run("const p = Promise.resolve(); \
+         dispatchEvent(new PromiseRejectionEvent('unhandledrejection', \
+           { promise: p, reason: new Error('no stock') })); \
+         dispatchEvent(new PromiseRejectionEvent('unhandledrejection', \
+           { promise: p, reason: 42 }));");
+    let msgs: Vec<String> = drain()
+        .into_iter()
+        .filter_map(|e| match e.data {
+            wire::EventData::Error(err) => Some(err.msg),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(msgs, ["no stock", "unhandled promise rejection"]);
+}
+
+#[wasm_bindgen_test]
+fn a_page_back_from_the_back_forward_cache_is_a_new_view() {
+    started();
+    drain();
+    run("dispatchEvent(new PageTransitionEvent('pageshow', { persisted: false }))");
+    assert!(drain().is_empty(), "a first show is no new view");
+    run("dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))");
+    let url = window().location().pathname().unwrap();
+    let views: Vec<String> = drain()
+        .into_iter()
+        .filter(|e| e.data.kind() == "pageview")
+        .map(|e| e.url)
+        .collect();
+    assert!(views.len() == 1 && views[0].starts_with(&url), "{views:?}");
+}
+
+#[wasm_bindgen_test]
+fn a_frozen_page_hands_everything_over_and_goes_on_when_thawed() {
+    started();
+    drain();
+    track("before_freeze", JsValue::UNDEFINED);
+    with(|t| t.failures = 0); // beacons are trusted only while sends succeed
+    run("document.dispatchEvent(new Event('freeze'))");
+    assert!(drain().is_empty(), "handed to beacons on freeze");
+    run("document.dispatchEvent(new Event('resume'))");
+    track("after_resume", JsValue::UNDEFINED);
+    let names: Vec<String> = drain()
+        .into_iter()
+        .filter_map(|e| match e.data {
+            wire::EventData::Custom(c) => Some(c.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["after_resume"]);
+}
+
 #[wasm_bindgen_test]
 fn undelivered_batches_wait_in_the_offline_store() {
     started();
