@@ -2,6 +2,7 @@
 // exactly-once effects, what it writes to DynamoDB, S3 and SNS, and its read side.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { deflateSync } from "node:zlib";
 import { waitFor } from "../scripts/lib/ports.mjs";
 import { batch, click, pageview, post } from "./lib/batches.mjs";
 import { drainAlerts, partition, s3Keys, s3Text, scanAll, sessionEvents } from "./lib/stores.mjs";
@@ -43,6 +44,14 @@ test("bad input gets its 4xx naming the field, and nothing of it is written", as
       headers: { origin: "https://evil.example" },
       status: 403,
     },
+    { name: "not deflate", body: JSON.stringify(good), query: "?z=deflate", status: 400, field: "body" },
+    { name: "unknown encoding", body: good, query: "?z=br", status: 400, field: "z" },
+    {
+      name: "deflate bomb",
+      body: new Uint8Array(deflateSync(Buffer.alloc(1024 * 1024, " "))),
+      query: "?z=deflate",
+      status: 413,
+    },
     {
       name: "wrong content type",
       body: good,
@@ -75,6 +84,14 @@ test("bad input gets its 4xx naming the field, and nothing of it is written", as
       assert.ok(!objects.some((k) => k.includes(c.body.batch)), `${c.name} reached S3`);
     }
   }
+});
+
+test("a batch compressed as the tracker compresses it is inflated and stored", async () => {
+  const b = batch([pageview({ url: "/deflated" }), click({ url: "/deflated" })]);
+  const deflated = new Uint8Array(deflateSync(JSON.stringify(b)));
+  assert.equal((await post(run.collector.url, deflated, { query: "?z=deflate" })).status, 202);
+  const stored = await sessionEvents(run.emulator, "demo", b.sid, 2);
+  assert.deepEqual(stored.map((e) => e.id).sort(), b.events.map((e) => e.id).sort());
 });
 
 test("an allowed origin and the preflight pass CORS", async () => {

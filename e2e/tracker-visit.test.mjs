@@ -93,7 +93,7 @@ test("a whole visit arrives, each event once and each count once", async () => {
   assert.deepEqual(problems, [], "the tracker caused no errors or warnings in the page");
 });
 
-test("page code's custom events and identify arrive; bad calls warn and throw nothing", async () => {
+test("page code's custom events and identify arrive deflated; bad calls warn and throw nothing", async () => {
   const page = await run.browser.newPage();
   const problems = watchProblems(page);
   await page.goto(`${run.collector.url}/product`);
@@ -107,6 +107,12 @@ test("page code's custom events and identify arrive; bad calls warn and throw no
     s.identify("user-7");
     s.track("after_login");
   });
+  // Sent now by fetch (`online` skips the flush timer's wait), compressed.
+  const sent = page.waitForRequest((r) => r.url().includes("/v1/events") && r.method() === "POST");
+  await page.evaluate(() => window.dispatchEvent(new Event("online")));
+  const request = await sent;
+  assert.match(request.url(), /[?&]z=deflate$/);
+  assert.equal((await request.response()).status(), 202);
   await page.close({ runBeforeUnload: true });
 
   const items = await waitFor("the custom events in DynamoDB", async () => {

@@ -60,6 +60,25 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<()> {
     }
 }
 
+/// How a batch body is encoded, from the request's `z` query parameter: the tracker compresses
+/// what it sends by `fetch` with the browser's `CompressionStream("deflate")` (zlib format)
+/// and says so in the URL, since a `Content-Encoding` header would cost a CORS preflight.
+/// Returns the JSON, decompressed if need be, never more than [`MAX_BODY`] bytes of it.
+pub fn decode(body: Vec<u8>, encoding: Option<&str>) -> Result<Vec<u8>> {
+    use miniz_oxide::inflate::{decompress_to_vec_zlib_with_limit, TINFLStatus};
+    match encoding {
+        None => Ok(body),
+        Some("deflate") => decompress_to_vec_zlib_with_limit(&body, MAX_BODY).map_err(|e| {
+            if e.status == TINFLStatus::HasMoreOutput {
+                Error::TooLarge { limit: MAX_BODY }
+            } else {
+                Error::invalid("body", "not valid deflate (zlib) data")
+            }
+        }),
+        Some(_) => Err(Error::invalid("z", "the only body encoding is deflate")),
+    }
+}
+
 /// Parses and validates a request body received at `received` (server ms).
 pub fn parse(body: &[u8], received: i64) -> Result<Envelope> {
     if body.len() > MAX_BODY {
@@ -480,6 +499,35 @@ mod tests {
     fn oversized_body_is_413() {
         let body = vec![b' '; MAX_BODY + 1];
         assert_eq!(parse(&body, NOW).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn deflated_bodies_are_inflated_and_bounded() {
+        use miniz_oxide::deflate::compress_to_vec_zlib;
+        let json = serde_json::to_vec(&batch()).unwrap();
+        let deflated = compress_to_vec_zlib(&json, 6);
+        assert!(deflated.len() < json.len());
+        let plain = decode(deflated, Some("deflate")).unwrap();
+        assert_eq!(parse(&plain, NOW).unwrap().batch.batch, "b-1");
+        assert_eq!(
+            decode(json.clone(), None).unwrap(),
+            json,
+            "not encoded: as it came"
+        );
+        // A small body that inflates past the limit (a "zip bomb") stops at the limit.
+        let bomb = compress_to_vec_zlib(&vec![b' '; 10 * MAX_BODY], 9);
+        assert!(bomb.len() < 1024);
+        assert_eq!(decode(bomb, Some("deflate")).unwrap_err().status(), 413);
+        let garbage = decode(b"{\"not\": \"deflate\"}".to_vec(), Some("deflate")).unwrap_err();
+        assert_eq!(
+            (garbage.status(), garbage.to_string().starts_with("body:")),
+            (400, true)
+        );
+        let unknown = decode(json, Some("br")).unwrap_err();
+        assert_eq!(
+            (unknown.status(), unknown.to_string().starts_with("z:")),
+            (400, true)
+        );
     }
 
     #[test]

@@ -24,8 +24,8 @@ export const click = (extra = {}) => ({
 });
 
 /** POSTs a body (an object is sent as JSON text) as the tracker does; returns status and JSON. */
-export async function post(url, body, { contentType = "text/plain;charset=UTF-8", headers = {} } = {}) {
-  const resp = await fetch(`${url}/v1/events`, {
+export async function post(url, body, { contentType = "text/plain;charset=UTF-8", headers = {}, query = "" } = {}) {
+  const resp = await fetch(`${url}/v1/events${query}`, {
     method: "POST",
     headers: { "content-type": contentType, ...headers },
     body: typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),

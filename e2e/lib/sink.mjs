@@ -2,17 +2,24 @@
 // each batch body posted to /v1/events is also beaconed to a sink on 127.0.0.1. (Playwright
 // sees neither beacons nor their bodies, and a page that is closing keeps nothing.)
 import http from "node:http";
+import { inflateSync } from "node:zlib";
 import { freePort } from "../../scripts/lib/ports.mjs";
 
 export async function startSink() {
   const port = await freePort();
   const batches = [];
   const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => (body += d));
+    const chunks = [];
+    req.on("data", (d) => chunks.push(d));
     req.on("end", () => {
       try {
-        batches.push(JSON.parse(body));
+        // Compressed as the tracker sent it (see `watch`): inflated here.
+        const raw = Buffer.concat(chunks);
+        const json = req.url.includes("z=deflate") ? inflateSync(raw) : raw;
+        const batch = JSON.parse(json.toString("utf8"));
+        // The bytes it took on the wire (not enumerable: batches stay as sent).
+        Object.defineProperty(batch, "wireBytes", { value: raw.length });
+        batches.push(batch);
       } catch {
         // not a batch
       }
@@ -41,8 +48,9 @@ export async function startSink() {
         const beacon = Navigator.prototype.sendBeacon;
         const copy = (url, body) => {
           try {
-            if (String(url).includes(path) && typeof body === "string") {
-              beacon.call(navigator, sink, body);
+            const compressed = String(url).includes("z=deflate");
+            if (String(url).includes(path) && (typeof body === "string" || body instanceof ArrayBuffer)) {
+              beacon.call(navigator, compressed ? sink + "?z=deflate" : sink, body);
             }
           } catch {
             // a copy must never get in the way

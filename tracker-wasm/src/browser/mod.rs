@@ -95,14 +95,14 @@ pub fn start(base: &str) {
         Ok(c) => c,
         Err(e) => return page::warn(e),
     };
-    let opted_out = page::get(LOCAL, OPT_OUT_KEY).is_some();
-    let dnt = page::dnt();
-    if !config::allowed(&config, dnt.as_deref(), page::gpc(), opted_out) {
-        return;
-    }
-    let [vw, vh, dpr, prerendering] = page::context()[..] else {
+    let [vw, vh, dpr, prerendering, gpc, webdriver] = page::context()[..] else {
         return;
     };
+    let opted_out = page::get(LOCAL, OPT_OUT_KEY).is_some();
+    let dnt = page::dnt();
+    if !config::allowed(&config, dnt.as_deref(), gpc != 0.0, opted_out) {
+        return;
+    }
     let ids = id_storage(config.storage);
     let mut env = Page {
         endpoint: config.endpoint.clone(),
@@ -129,7 +129,7 @@ pub fn start(base: &str) {
         vh: vh as u32,
         dpr,
         lang: page::language(),
-        wd: page::webdriver(),
+        wd: webdriver != 0.0,
     };
     let spa = config.spa;
     let offline = env.offline;

@@ -29,12 +29,12 @@ extern "C" {
     fn online() -> bool;
     /// A `data-*` attribute of the tracker's script tag.
     pub fn attr(name: &str) -> Option<String>;
-    /// Viewport width and height, device pixel ratio, prerendering (1/0).
+    /// Viewport width and height, device pixel ratio, and as 1/0: prerendering, Global
+    /// Privacy Control, `navigator.webdriver`.
     pub fn context() -> Vec<f64>;
     pub fn language() -> String;
+    /// `navigator.doNotTrack`.
     pub fn dnt() -> Option<String>;
-    pub fn gpc() -> bool;
-    pub fn webdriver() -> bool;
     pub fn warn(msg: &str);
 
     /// Storage: `kind` 0 is `sessionStorage`, 1 `localStorage`.
