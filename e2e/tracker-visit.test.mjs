@@ -132,3 +132,33 @@ test("page code's custom events and identify arrive deflated; bad calls warn and
     "warning: spoor: identify() takes a string of 1–128 characters, or null",
   ]);
 });
+
+test("an endpoint that refuses compressed batches gets them as JSON", async () => {
+  const page = await run.browser.newPage();
+  const problems = watchProblems(page);
+  // As a proxy in front of the collector that drops the query string would answer.
+  await page.route(/\/v1\/events\?z=deflate$/, (r) =>
+    r.fulfill({ status: 415, contentType: "application/json", body: '{"error":"unsupported_media_type"}' }),
+  );
+  await page.goto(`${run.collector.url}/product`);
+  const sid = await trackerReady(page);
+  const plain = page.waitForRequest((r) => /\/v1\/events$/.test(r.url()) && r.method() === "POST");
+  await page.evaluate(() => {
+    window.spoor.track("sent_plain");
+    window.dispatchEvent(new Event("online")); // send now
+  });
+  const request = await plain;
+  assert.equal((await request.response()).status(), 202);
+  await waitFor("the event in DynamoDB", async () =>
+    (await partition(run.emulator, `S#demo#${sid}`)).some((i) => i.name === "sent_plain"),
+  );
+  // The next send goes as JSON straight away.
+  const next = page.waitForRequest((r) => r.url().includes("/v1/events") && r.method() === "POST");
+  await page.evaluate(() => {
+    window.spoor.track("second");
+    window.dispatchEvent(new Event("online"));
+  });
+  assert.doesNotMatch((await next).url(), /z=deflate/);
+  await page.close();
+  assert.deepEqual(problems.filter((p) => !p.includes("415")), []);
+});

@@ -111,6 +111,8 @@ while (pos < wasm.length) {
   pos = end;
 }
 
+if (!renamed.size) throw new Error(`no imports of ./tracker_bg.js in ${wasmPath}: did wasm-bindgen's output name change?`);
+
 // The glue provides each import as a key of an object per module: `name: function…` and
 // `"./tracker_bg.js": import0`. Every renamed name is unique (hashed), so replacement is exact.
 for (const [from, to] of renamed) {

@@ -7,8 +7,10 @@
 // same in src/browser/mod.rs). What an event carries beyond one number (a click's target, an
 // error's message) waits in `nums`/`texts` for the wasm to read back.
 
-const w = window;
-const d = document;
+// (Read through globalThis: the package may be imported where there is no page, as in
+// server-side rendering; only `listen` and what it starts touch the page.)
+const w = globalThis;
+const d = w.document;
 let wake;
 /** The event being handed over: numbers and strings the wasm reads back. */
 let nums = [];
@@ -48,8 +50,16 @@ function hand(what, n, t, arg) {
   wake(what, arg || 0);
 }
 
-export const num = () => new Float64Array(nums);
-export const text = (i) => (i < texts.length && texts[i] != null ? String(texts[i]) : undefined);
+// These two never throw: an exception thrown into the wasm mid-call would leave the tracker's
+// state borrowed for good (a page's value can have a throwing toString).
+export const num = () => new Float64Array(nums.map((x) => +x || 0));
+export function text(i) {
+  try {
+    return texts[i] == null ? undefined : "" + texts[i];
+  } catch (_) {
+    return undefined;
+  }
+}
 
 // Readings.
 export const now = () => performance.now();
@@ -147,16 +157,21 @@ const init = (body, keepalive) => ({ method: "POST", body, credentials: "omit", 
  * would cost a CORS preflight. (Beacons on unload go as they are: compressing is async.) */
 export function post(endpoint, body) {
   try {
-    const send = (data, url) =>
+    const send = (data, url, deflated) =>
       fetch(url, init(data, false)).then(
-        safe((r) => wake(SENT, r.status)),
+        safe((r) => {
+          // An endpoint that cannot read a compressed batch (a proxy that drops the query, an
+          // older collector) refuses it: send it, and the rest of the page's, as they are.
+          if (deflated && (r.status == 400 || r.status == 415)) return (deflate = false), send(body, endpoint);
+          wake(SENT, r.status);
+        }),
         safe(() => wake(SENT, 0)), // offline, DNS, CORS: all "try again later"
       );
-    if (!w.CompressionStream) return send(body, endpoint), true;
+    if (!deflate || !w.CompressionStream) return send(body, endpoint), true;
     new Response(new Blob([body]).stream().pipeThrough(new CompressionStream("deflate")))
       .arrayBuffer()
       .then(
-        (deflated) => send(deflated, endpoint + (endpoint.includes("?") ? "&" : "?") + "z=deflate"),
+        (z) => send(z, endpoint + (endpoint.includes("?") ? "&" : "?") + "z=deflate", true),
         () => send(body, endpoint),
       )
       .catch(safe(() => wake(SENT, 0)));
@@ -165,6 +180,7 @@ export function post(endpoint, body) {
     return false;
   }
 }
+let deflate = true;
 /** Hands a body to the browser for delivery after the page is gone; without `sendBeacon`, a
  * keepalive fetch does the same (its answer, if any, comes too late to matter). A plain
  * string body is `text/plain`: a CORS-simple request, with no preflight to lose on unload. */
@@ -211,7 +227,7 @@ export function track(name, props) {
     if (props != null && (typeof props !== "object" || Array.isArray(props))) {
       return warn("spoor: track() takes an object of properties");
     }
-    const t = [String(name)];
+    const t = [typeof name == "string" ? name : ""]; // (no name: the wasm warns about it)
     const n = [];
     for (const [k, v] of Object.entries(props || {})) {
       const type = typeof v === "string" ? 0 : typeof v === "number" ? 1 : typeof v === "boolean" ? 2 : v === null ? 3 : 4;
@@ -231,7 +247,7 @@ function click(e) {
   const n = [e.pageX, e.pageY, e.clientX, e.clientY, root.scrollWidth, root.scrollHeight, r.left, r.top, r.width, r.height];
   n.push(closest(interactive) ? 1 : 0);
   const link = closest("a[href]");
-  const t = [el.localName, closest(masked) || el.childElementCount > maxChildren ? null : el.textContent, link ? link.href : null];
+  const t = [el.localName, closest(masked) || el.childElementCount > maxChildren ? null : el.textContent, link && typeof link.href == "string" ? link.href : null]; // (an SVG link's href is no string)
   path(el, n, t);
   hand(CLICK, n, t);
   // No-code events: a click inside a marked element (forms report theirs on submit).

@@ -8,8 +8,9 @@ export default function init(options?: { module_or_path: InitInput | Promise<Ini
 /** Instantiates the wasm from its bytes or a compiled module, synchronously. */
 export function initSync(options: { module: BufferSource | WebAssembly.Module }): unknown;
 
-/** Starts tracking the page: `base` is the collector's URL (ending in `/`), `script` the
- * element whose `data-*` attributes configure the tracker (`data-site` at least). */
+/** Starts tracking the page: `base` is the URL the tracker was loaded from, the collector's
+ * (ending in `/`), `script` the element whose `data-*` attributes configure the tracker
+ * (`data-site` at least). */
 export function start(base: string, script: Element): void;
 /** Records a custom event with up to 25 properties of strings, numbers, booleans or null. */
 export function track(name: string, props?: Record<string, string | number | boolean | null>): void;

@@ -492,8 +492,9 @@ impl<E: Env> Tracker<E> {
         };
         let body = batch.body(self.env.wall());
         let id = batch.id.clone();
-        if self.env.post(&body) {
-            self.sending = Some(id);
+        self.sending = Some(id);
+        if !self.env.post(&body) {
+            self.sent(0); // could not even start: a failure like any other, retried later
         }
     }
 

@@ -159,8 +159,13 @@ fn resume() {
             return;
         }
         let prefix = cat(&[mirror::KEY_PREFIX, &t.config().site, "."]);
+        // One entry per tab of the site; bounded even if a storage shim's removeItem does
+        // nothing (the same batch twice is resumed once).
         let mut entries = Vec::new();
-        while let Some(text) = page::take(LOCAL, &prefix) {
+        while entries.len() < 64 {
+            let Some(text) = page::take(LOCAL, &prefix) else {
+                break;
+            };
             entries.push(text);
         }
         t.resume(&entries);
@@ -216,17 +221,17 @@ fn click(t: &mut Tracker<Page>) {
     else {
         return;
     };
-    let steps: Vec<Step> = (0..)
-        .map_while(|i: usize| {
-            let nth = *n.get(11 + 2 * i)?;
-            Some(Step {
-                tag: text(3 + 2 * i as u32)?,
-                id: text(4 + 2 * i as u32).filter(|id| !id.is_empty()),
-                nth_of_type: nth as u32,
-                has_same_tag_siblings: n.get(12 + 2 * i) == Some(&1.0),
-            })
-        })
-        .collect();
+    let mut steps = Vec::new();
+    for (i, pair) in n[11..].chunks(2).enumerate() {
+        let at = 3 + 2 * i as u32;
+        let Some(tag) = text(at) else { break };
+        steps.push(Step {
+            tag,
+            id: text(at + 1).filter(|id| !id.is_empty()),
+            nth_of_type: pair[0] as u32,
+            has_same_tag_siblings: pair.get(1) == Some(&1.0),
+        });
+    }
     let input = ClickInput {
         page_x,
         page_y,
@@ -252,21 +257,20 @@ fn click(t: &mut Tracker<Page>) {
 /// Custom event properties as `page.js` hands them over: key and text at strings 1, 2, …;
 /// a type code and number for each in `n` (0 text, 1 number, 2 boolean, 3 null, 4 other).
 fn props(n: &[f64]) -> Vec<(String, Prop)> {
-    n.chunks(2)
-        .enumerate()
-        .map(|(i, pair)| {
-            let key = text(1 + 2 * i as u32).unwrap_or_default();
-            let value = pair.get(1).copied().unwrap_or(0.0);
-            let prop = match pair[0] as u32 {
-                0 => Prop::Str(text(2 + 2 * i as u32).unwrap_or_default()),
-                1 => Prop::Num(value),
-                2 => Prop::Bool(value != 0.0),
-                3 => Prop::Null,
-                _ => Prop::Other,
-            };
-            (key, prop)
-        })
-        .collect()
+    let mut props = Vec::new();
+    for (i, pair) in n.chunks(2).enumerate() {
+        let at = 1 + 2 * i as u32;
+        let value = pair.get(1).copied().unwrap_or(0.0);
+        let prop = match pair[0] as u32 {
+            0 => Prop::Str(text(at + 1).unwrap_or_default()),
+            1 => Prop::Num(value),
+            2 => Prop::Bool(value != 0.0),
+            3 => Prop::Null,
+            _ => Prop::Other,
+        };
+        props.push((text(at).unwrap_or_default(), prop));
+    }
+    props
 }
 
 /// Sets (or with `None`, clears) the site's own id of the signed-in user, sent with the

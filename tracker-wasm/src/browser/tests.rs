@@ -363,6 +363,29 @@ fn unhandled_rejections_are_errors_with_their_reason() {
 }
 
 #[wasm_bindgen_test]
+fn a_hostile_value_from_the_page_does_not_stop_the_tracker() {
+    started();
+    drain();
+    // A rejection whose message cannot even be turned into a string.
+    run("const e = new Error(); \
+         Object.defineProperty(e, 'message', { get: () => ({ toString() { throw 1; } }) }); \
+         dispatchEvent(new PromiseRejectionEvent('unhandledrejection', \
+           { promise: Promise.resolve(), reason: e }));");
+    track("still_tracking", JsValue::UNDEFINED);
+    let kinds = kinds(&drain());
+    assert!(kinds.contains(&"custom"), "{kinds:?}");
+}
+
+#[wasm_bindgen_test]
+fn an_svg_link_is_no_href() {
+    started();
+    fixture("<svg width=\"50\" height=\"50\"><a href=\"#svg\"><rect id=\"shape\" width=\"50\" height=\"50\"/></a></svg>");
+    drain();
+    click_at(&find("#shape"), 5.0, 5.0);
+    assert_eq!(only_click(&drain()).href, None);
+}
+
+#[wasm_bindgen_test]
 fn a_page_back_from_the_back_forward_cache_is_a_new_view() {
     started();
     drain();

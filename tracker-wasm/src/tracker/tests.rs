@@ -22,6 +22,7 @@ struct Page {
     timers: Vec<(Timer, i32)>,
     watching: bool,
     posts: Vec<String>,
+    refuse_posts: bool,
     beacons: Vec<String>,
     refuse_beacons: bool,
     store: BTreeMap<String, String>,
@@ -36,7 +37,7 @@ impl Env for Page {
         self.wall
     }
     fn random_bytes(&mut self) -> [u8; 16] {
-        self.counter += 1;
+        self.counter = self.counter.wrapping_add(1);
         [self.counter; 16]
     }
     fn random(&mut self) -> f64 {
@@ -74,6 +75,9 @@ impl Env for Page {
         self.watching = on;
     }
     fn post(&mut self, body: &str) -> bool {
+        if self.refuse_posts {
+            return false;
+        }
         self.posts.push(body.into());
         true
     }
@@ -274,6 +278,18 @@ fn failed_sends_back_off_keep_their_batch_and_resend_it_unchanged() {
     assert_eq!(t.env.posts.len(), 3);
     t.sent(200);
     assert!(t.env.store.is_empty());
+}
+
+#[test]
+fn a_request_that_cannot_even_start_is_retried_with_backoff() {
+    let mut t = started();
+    t.env.refuse_posts = true;
+    flush(&mut t);
+    assert_eq!(t.env.timers, [(Timer::Beat, 60_000), (Timer::Flush, 750)]);
+    t.env.refuse_posts = false;
+    t.env.now = 750.0;
+    flush(&mut t);
+    assert_eq!(t.env.posts.len(), 1);
 }
 
 #[test]
