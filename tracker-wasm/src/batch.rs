@@ -150,8 +150,8 @@ impl Outbox {
     pub fn resume(&mut self, batches: impl IntoIterator<Item = Sealed>) {
         let mut older: Vec<Sealed> = Vec::new();
         for b in batches {
-            let known = self.sealed.iter().chain(older.iter()).any(|s| s.id == b.id);
-            if !known {
+            let same = |s: &Sealed| s.id == b.id;
+            if !self.sealed.iter().any(same) && !older.iter().any(same) {
                 older.push(b);
             }
         }
@@ -162,7 +162,11 @@ impl Outbox {
 
     /// Events held in all, queued and sealed.
     pub fn held(&self) -> usize {
-        self.queued.len() + self.sealed.iter().map(|s| s.count).sum::<usize>()
+        let mut held = self.queued.len();
+        for s in &self.sealed {
+            held += s.count;
+        }
+        held
     }
 
     pub fn is_empty(&self) -> bool {

@@ -62,9 +62,15 @@ pub const MAX_TEXT: usize = 64;
 pub fn label(text: &str) -> String {
     let mut out = String::new();
     let mut chars = 0;
-    for word in text.split_whitespace() {
-        for (i, c) in core::iter::once(' ').chain(word.chars()).enumerate() {
-            if i == 0 && out.is_empty() {
+    // A space is owed between words (never before the first).
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        for (c, due) in [(' ', space), (c, true)] {
+            if !due {
                 continue;
             }
             if chars == MAX_TEXT {
@@ -73,6 +79,7 @@ pub fn label(text: &str) -> String {
             out.push(c);
             chars += 1;
         }
+        space = false;
     }
     out
 }
@@ -111,14 +118,13 @@ impl Rage {
     /// whether it completes a rage burst.
     pub fn click(&mut self, t: f64, x: f64, y: f64) -> bool {
         self.recent.retain(|(t0, _, _)| t - t0 <= RAGE_WINDOW_MS);
-        let near = self
-            .recent
-            .iter()
-            .filter(|(_, x0, y0)| {
-                let (dx, dy) = (x - x0, y - y0);
-                dx * dx + dy * dy <= RAGE_RADIUS_PX * RAGE_RADIUS_PX
-            })
-            .count();
+        let mut near = 0;
+        for (_, x0, y0) in &self.recent {
+            let (dx, dy) = (x - x0, y - y0);
+            if dx * dx + dy * dy <= RAGE_RADIUS_PX * RAGE_RADIUS_PX {
+                near += 1;
+            }
+        }
         self.recent.push((t, x, y));
         near + 1 >= RAGE_CLICKS
     }

@@ -61,12 +61,12 @@ impl Scroll {
         }
         self.reported |= new;
         self.reported_max = self.max;
-        let marks = MARKS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| new & (1 << i) != 0)
-            .map(|(_, m)| *m)
-            .collect();
+        let mut marks = Vec::new();
+        for (i, mark) in MARKS.iter().enumerate() {
+            if new & (1 << i) != 0 {
+                marks.push(*mark);
+            }
+        }
         Some((self.max, marks))
     }
 }
