@@ -162,3 +162,39 @@ test("an endpoint that refuses compressed batches gets them as JSON", async () =
   await page.close();
   assert.deepEqual(problems.filter((p) => !p.includes("415")), []);
 });
+
+test("opting out stops tracking at once and on later pages, and opting in resumes it", async () => {
+  const page = await run.browser.newPage();
+  const problems = watchProblems(page);
+  await page.goto(`${run.collector.url}/product`);
+  const sid = await trackerReady(page);
+  const delivered = page.waitForResponse((r) => r.url().includes("/v1/events") && r.status() === 202);
+  await page.evaluate(() => {
+    window.spoor.track("before_opt_out");
+    window.dispatchEvent(new Event("online")); // send now
+  });
+  await delivered;
+  await page.evaluate(() => {
+    window.spoor.optOut();
+    window.spoor.track("after_opt_out");
+  });
+  await page.click("#add");
+  await setVisible(page, false); // would send whatever was recorded
+  await page.reload();
+  await page.waitForFunction(() => window.spoor && window.spoor.ready);
+  assert.equal(await page.evaluate(() => window.spoor.sessionId()), undefined, "not tracking");
+  assert.equal(await page.evaluate(() => localStorage.getItem("spoor.optout")), "1");
+
+  await page.evaluate(() => window.spoor.optIn());
+  await page.reload();
+  const again = await trackerReady(page);
+  assert.ok(again && again !== sid, "a new session");
+  await page.close({ runBeforeUnload: true });
+  // Once the new session's pageview is stored, anything the opted-out page sent would be too.
+  await waitFor("the new session's pageview", async () => (await partition(run.emulator, `S#demo#${again}`)).length > 0);
+  const before = await partition(run.emulator, `S#demo#${sid}`);
+  const names = before.filter((i) => i.k === "custom").map((i) => i.name);
+  assert.deepEqual(names, ["before_opt_out"]);
+  assert.ok(!before.some((i) => i.k === "click"), "the click after opting out was not recorded");
+  assert.deepEqual(problems, []);
+});

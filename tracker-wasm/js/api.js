@@ -3,7 +3,7 @@
 // and strings cross into the wasm. "spoor-glue" and "spoor-page" are esbuild aliases for
 // wasm-bindgen's output and its copy of js/page.js (one module, which the glue imports too).
 import init, { initSync, sessionId, optOut, optIn, start as boot, identify as setUser } from "spoor-glue";
-import { script, track, warn } from "spoor-page";
+import { script, track } from "spoor-page";
 
 export { init as default, initSync, sessionId, optOut, optIn, track };
 
@@ -13,8 +13,8 @@ export function start(base, el) {
   boot(base);
 }
 
-/** The site's own id of the signed-in user (a string of 1–128 characters), or null. */
+/** The site's own id of the signed-in user (a string of 1–128 characters), or null. Anything
+ * else goes over as "", which the wasm refuses with a warning. */
 export function identify(id) {
-  if (id != null && typeof id !== "string") return warn("spoor: identify() takes a string of 1–128 characters, or null");
-  setUser(id ?? undefined);
+  setUser(id == null ? undefined : typeof id == "string" ? id : "");
 }

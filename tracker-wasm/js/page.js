@@ -255,7 +255,10 @@ function click(e) {
   if (m && m.localName !== "form") marked(m);
 }
 
-let masked, interactive, maxChildren;
+let masked, interactive, maxChildren, off;
+
+/** The visitor opted out: the page's events stop reaching the tracker at all. */
+export const stop = () => (off?.abort(), mutations?.disconnect());
 
 /** Installs the listeners. `rules`: the masking and interactive selectors and the most
  * child elements a label may have (src/clicks.rs). */
@@ -275,7 +278,9 @@ export function listen(f, spa, prerendering, maskedRule, interactiveRule, childr
     // the height read at start stays
   }
   wake(RESIZED, d.documentElement.scrollHeight);
-  const on = (target, type, f, capture) => target.addEventListener(type, safe(f), { passive: true, capture });
+  off = new AbortController();
+  const on = (target, type, f, capture) =>
+    target.addEventListener(type, safe(f), { passive: true, capture, signal: off.signal });
   on(d, "click", click, true);
   on(d, "submit", (e) => e.target instanceof Element && e.target.hasAttribute("data-spoor-event") && marked(e.target), true);
   for (const type of ["pointerdown", "keydown", "touchstart", "wheel"]) on(w, type, () => wake(INPUT, 0), true);

@@ -295,6 +295,7 @@ pub fn opt_out() {
     page::put(LOCAL, OPT_OUT_KEY, Some("1".into()));
     with(|t| {
         t.opt_out();
+        page::stop();
         if let Some(kind) = id_storage(t.config().storage) {
             page::put(kind, "spoor.vid", None);
             page::put(kind, "spoor.sid", None);

@@ -50,6 +50,9 @@ extern "C" {
     fn post(endpoint: &str, body: &str) -> bool;
     fn beacon(endpoint: &str, body: &str) -> bool;
 
+    /// Removes the listeners and observers (the visitor opted out).
+    pub fn stop();
+
     /// Installs the listeners; the page calls `wake(what, arg)`.
     pub fn listen(
         wake: &Closure<dyn FnMut(u32, f64)>,
