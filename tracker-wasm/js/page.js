@@ -30,7 +30,7 @@ const CLICK = 0,
   MUTATED = 10,
   RESIZED = 11,
   SENT = 12,
-  TIMER = 13, // 13 + timer code (flush, beat, dead, frame)
+  FRAME = 16, // (13–16 are timers, set by the wasm: flush, beat, dead click, frame)
   ERROR = 17,
   CUSTOM = 18;
 
@@ -44,10 +44,10 @@ function safe(f) {
   };
 }
 
-function hand(what, n, t, arg) {
+function hand(what, n, t) {
   nums = n;
   texts = t;
-  wake(what, arg || 0);
+  wake(what, 0);
 }
 
 // These two never throw: an exception thrown into the wasm mid-call would leave the tracker's
@@ -80,9 +80,17 @@ let tag;
 export const script = (el) => (tag = el);
 export const attr = (name) => tag?.getAttribute("data-" + name) ?? undefined;
 /** Viewport width and height, device pixel ratio, and as 1/0: prerendering, Global Privacy
- * Control, the browser saying it is automated. */
+ * Control, the browser saying it is automated, localStorage usable (blocked: memory only). */
 export const context = () =>
-  new Float64Array([w.innerWidth, w.innerHeight, w.devicePixelRatio, d.prerendering ? 1 : 0, navigator.globalPrivacyControl ? 1 : 0, navigator.webdriver ? 1 : 0]);
+  new Float64Array([
+    w.innerWidth,
+    w.innerHeight,
+    w.devicePixelRatio,
+    d.prerendering ? 1 : 0,
+    navigator.globalPrivacyControl ? 1 : 0,
+    navigator.webdriver ? 1 : 0,
+    area(1) ? 1 : 0,
+  ]);
 export const language = () => navigator.language || "";
 /** Do Not Track: "1", "yes", …, or none. */
 export const dnt = () => navigator.doNotTrack ?? undefined;
@@ -132,10 +140,10 @@ export function take(kind, prefix) {
 }
 
 // Effects.
-export function setTimer(code, seq, ms) {
+export function setTimer(what, seq, ms) {
   try {
-    const fire = safe(() => wake(TIMER + code, seq));
-    if (code === 3) requestAnimationFrame(fire);
+    const fire = safe(() => wake(what, seq));
+    if (what === FRAME) requestAnimationFrame(fire);
     else setTimeout(fire, ms);
     return true;
   } catch (_) {
@@ -197,7 +205,7 @@ export function beacon(endpoint, body) {
 /** The target and its ancestors as far as a selector needs them: tag, id, position among
  * siblings of its tag and whether it has any (see src/selector.rs). */
 function path(el, n, t) {
-  for (let depth = 0; el && depth < 7; depth++, el = el.parentElement) {
+  for (let depth = 0; el && depth < maxSteps; depth++, el = el.parentElement) {
     const tag = el.localName;
     let nth = 1;
     let twin = false;
@@ -255,18 +263,20 @@ function click(e) {
   if (m && m.localName !== "form") marked(m);
 }
 
-let masked, interactive, maxChildren, off;
+let masked, interactive, maxChildren, maxSteps, off;
 
 /** The visitor opted out: the page's events stop reaching the tracker at all. */
 export const stop = () => (off?.abort(), mutations?.disconnect());
 
-/** Installs the listeners. `rules`: the masking and interactive selectors and the most
- * child elements a label may have (src/clicks.rs). */
-export function listen(f, spa, prerendering, maskedRule, interactiveRule, children) {
+/** Installs the listeners. The rules come from the wasm: the masking and interactive
+ * selectors and the most child elements a label may have (src/clicks.rs), the most steps up
+ * the tree a selector needs (src/selector.rs). */
+export function listen(f, spa, prerendering, maskedRule, interactiveRule, children, steps) {
   wake = f;
   masked = maskedRule;
   interactive = interactiveRule;
   maxChildren = children;
+  maxSteps = steps;
   try {
     mutations = new MutationObserver(safe(() => wake(MUTATED, 0)));
   } catch (_) {

@@ -164,6 +164,11 @@ impl<E: Env> Tracker<E> {
         &self.header.sid
     }
 
+    /// Whether undelivered batches are kept in the offline store.
+    pub fn keeps_offline(&self) -> bool {
+        self.offline
+    }
+
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }

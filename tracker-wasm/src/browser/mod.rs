@@ -36,7 +36,7 @@ use page::{num, text, Page, LOCAL};
 const OPT_OUT_KEY: &str = "spoor.optout";
 
 /// What `wake(what, arg)` from `page.js` means (the same numbers there).
-mod wake {
+pub(crate) mod wake {
     pub const CLICK: u32 = 0;
     pub const INPUT: u32 = 1;
     pub const SCROLL: u32 = 2;
@@ -95,7 +95,7 @@ pub fn start(base: &str) {
         Ok(c) => c,
         Err(e) => return page::warn(e),
     };
-    let [vw, vh, dpr, prerendering, gpc, webdriver] = page::context()[..] else {
+    let [vw, vh, dpr, prerendering, gpc, webdriver, local] = page::context()[..] else {
         return;
     };
     let opted_out = page::get(LOCAL, OPT_OUT_KEY).is_some();
@@ -106,9 +106,8 @@ pub fn start(base: &str) {
     let ids = id_storage(config.storage);
     let mut env = Page {
         endpoint: config.endpoint.clone(),
-        // A store that cannot be written to is no store.
-        offline: config.storage != Storage::None && page::put(LOCAL, "spoor.probe", None),
     };
+    let offline = config.storage != Storage::None && local != 0.0;
     let mut stored_id = |key: &str| -> String {
         let saved = ids.and_then(|kind| page::get(kind, key));
         saved.unwrap_or_else(|| {
@@ -132,7 +131,6 @@ pub fn start(base: &str) {
         wd: webdriver != 0.0,
     };
     let spa = config.spa;
-    let offline = env.offline;
     *TRACKER.0.borrow_mut() = Some(Tracker::new(env, config, header, offline));
     let prerendering = prerendering != 0.0;
     let wake = Closure::<dyn FnMut(u32, f64)>::new(on_wake);
@@ -143,6 +141,8 @@ pub fn start(base: &str) {
         clicks::MASKED,
         clicks::INTERACTIVE,
         clicks::MAX_LABEL_CHILDREN,
+        // Steps up to the root a selector may need: its parts, and `html`/`body` above them.
+        selector::MAX_DEPTH + 2,
     );
     wake.forget(); // lives as long as the page
     resume();
@@ -155,7 +155,7 @@ pub fn start(base: &str) {
 /// before a reload, or tabs since closed).
 fn resume() {
     with(|t| {
-        if !t.env.offline {
+        if !t.keeps_offline() {
             return;
         }
         let prefix = cat(&[mirror::KEY_PREFIX, &t.config().site, "."]);

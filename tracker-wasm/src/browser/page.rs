@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use wasm_bindgen::prelude::*;
 
+use super::wake;
 use crate::tracker::{Env, Timer};
 
 #[wasm_bindgen(module = "/js/page.js")]
@@ -30,7 +31,7 @@ extern "C" {
     /// A `data-*` attribute of the tracker's script tag.
     pub fn attr(name: &str) -> Option<String>;
     /// Viewport width and height, device pixel ratio, and as 1/0: prerendering, Global
-    /// Privacy Control, `navigator.webdriver`.
+    /// Privacy Control, `navigator.webdriver`, `localStorage` usable.
     pub fn context() -> Vec<f64>;
     pub fn language() -> String;
     /// `navigator.doNotTrack`.
@@ -44,8 +45,9 @@ extern "C" {
     /// Reads and removes one entry whose key starts with `prefix`.
     pub fn take(kind: u32, prefix: &str) -> Option<String>;
 
+    /// Calls `wake(what, seq)` after `ms` (on the next frame for `wake::FRAME`).
     #[wasm_bindgen(js_name = setTimer)]
-    fn set_timer(code: u32, seq: u32, ms: i32) -> bool;
+    fn set_timer(what: u32, seq: u32, ms: i32) -> bool;
     fn watch(on: bool);
     fn post(endpoint: &str, body: &str) -> bool;
     fn beacon(endpoint: &str, body: &str) -> bool;
@@ -61,16 +63,16 @@ extern "C" {
         masked: &str,
         interactive: &str,
         max_children: u32,
+        max_steps: usize,
     );
 }
 
 /// `localStorage`, in [`get`]/[`put`]/[`take`].
 pub const LOCAL: u32 = 1;
 
-/// The page, with where batches go and whether undelivered ones are kept in `localStorage`.
+/// The page, with where batches go.
 pub struct Page {
     pub endpoint: String,
-    pub offline: bool,
 }
 
 impl Env for Page {
@@ -128,13 +130,13 @@ impl Env for Page {
     }
 
     fn set_timer(&mut self, timer: Timer, ms: i32) -> bool {
-        let (code, seq) = match timer {
-            Timer::Flush => (0, 0),
-            Timer::Beat => (1, 0),
-            Timer::Dead(seq) => (2, seq),
-            Timer::Frame => (3, 0),
+        let (what, seq) = match timer {
+            Timer::Flush => (wake::FLUSH, 0),
+            Timer::Beat => (wake::BEAT, 0),
+            Timer::Dead(seq) => (wake::DEAD, seq),
+            Timer::Frame => (wake::FRAME, 0),
         };
-        set_timer(code, seq, ms)
+        set_timer(what, seq, ms)
     }
 
     fn watch(&mut self, on: bool) {
@@ -150,9 +152,7 @@ impl Env for Page {
     }
 
     fn save(&mut self, key: &str, value: Option<&str>) {
-        if self.offline {
-            put(LOCAL, key, value.map(String::from));
-        }
+        put(LOCAL, key, value.map(String::from));
     }
 
     fn warn(&mut self, msg: &str) {
