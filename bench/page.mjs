@@ -139,22 +139,25 @@ async function visit(browser, url, variant, { sink, plausibleSink }, plausible) 
 
 /** The tracker's requests of one visit: count, bodies (as they went on the wire: fetches
  * compressed, beacons not — the sink records each body's size as received), events, bytes per
- * click event (its own JSON, and its share of its compressed body). */
+ * click event (its own row's JSON, and its share of its compressed body). */
 function wire({ batches, fetches }) {
   const json = (x) => Buffer.byteLength(JSON.stringify(x)); // as the tracker writes it: compact JSON
   const events = batches.flatMap((b) => b.events);
   const clicks = batches.flatMap((b) => {
-    const ratio = (b.wireBytes ?? json(b)) / json(b);
-    // A click event's own JSON (re-encoded by JSON.stringify, within bytes of the tracker's), plus its comma.
-    return b.events.filter((e) => e.k === "click").map((c) => ({ json: json(c) + 1, wire: (json(c) + 1) * ratio }));
+    const sent = b.asSent;
+    const ratio = b.wireBytes / json(sent);
+    // A click's own row (v2: `[dt, u, "c", …]`; re-encoded by JSON.stringify, as the tracker
+    // writes it), plus its comma.
+    const rows = sent.events.filter((e) => (Array.isArray(e) ? e[2] === "c" : e.k === "click"));
+    return rows.map((c) => ({ json: json(c) + 1, wire: (json(c) + 1) * ratio }));
   });
-  const bodyBytes = batches.reduce((s, b) => s + (b.wireBytes ?? json(b)), 0);
+  const bodyBytes = batches.reduce((s, b) => s + b.wireBytes, 0);
   return {
     requests: batches.length,
     beacons: batches.length - fetches,
     events: events.length,
     clicks: clicks.length,
-    jsonBytes: batches.reduce((s, b) => s + json(b), 0),
+    jsonBytes: batches.reduce((s, b) => s + json(b.asSent), 0),
     bodyBytes,
     bytesPerEvent: bodyBytes / events.length,
     bytesPerClick: clicks.reduce((s, c) => s + c.json, 0) / clicks.length,

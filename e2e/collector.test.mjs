@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { deflateSync } from "node:zlib";
 import { waitFor } from "../scripts/lib/ports.mjs";
-import { batch, click, pageview, post } from "./lib/batches.mjs";
+import { batch, batchV2, click, pageview, post } from "./lib/batches.mjs";
 import { drainAlerts, partition, s3Keys, s3Text, scanAll, sessionEvents } from "./lib/stores.mjs";
 import { stack } from "./lib/stack.mjs";
 
@@ -37,6 +37,10 @@ test("bad input gets its 4xx naming the field, and nothing of it is written", as
     { name: "oversized body", body: oversized, status: 413 },
     { name: "too many events", body: tooMany, status: 400, field: "events" },
     { name: "future timestamp", body: future, status: 400, field: "events[0].ts" },
+    { name: "v2: a field of the wrong type", body: batchV2([[0, 0, "c", "left", 1, 1, 1, 1, "a", "", 0]]), status: 400, field: "events[0].x" },
+    { name: "v2: a URL not in the table", body: batchV2([[0, 3, "p", "Home", ""]]), status: 400, field: "events[0].url" },
+    { name: "v2: a row that is not an array", body: batchV2([pageview()]), status: 400, field: "events[0]" },
+    { name: "v2: a share out of range", body: batchV2([[0, 0, "c", 12000, 1, 1, 1, 1, "a", "", 0]]), status: 400, field: "events[0].x" },
     { name: "unknown site", body: batch([pageview()], { site: "nope" }), status: 403 },
     {
       name: "disallowed origin",

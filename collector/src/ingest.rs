@@ -79,20 +79,13 @@ pub fn decode(body: Vec<u8>, encoding: Option<&str>) -> Result<Vec<u8>> {
     }
 }
 
-/// Parses and validates a request body received at `received` (server ms).
+/// Parses (v1 or v2: see the `wire` crate) and validates a request body received at `received`
+/// (server ms).
 pub fn parse(body: &[u8], received: i64) -> Result<Envelope> {
     if body.len() > MAX_BODY {
         return Err(Error::TooLarge { limit: MAX_BODY });
     }
-    // Tracking the path costs a third of the parse; it is only needed to explain an error.
-    let batch: Batch = serde_json::from_slice(body).map_err(|e| {
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        match serde_path_to_error::deserialize::<_, Batch>(de) {
-            Err(e) => locate(body, e),
-            // A whole batch followed by something else: trailing characters.
-            Ok(_) => Error::invalid("body", e.to_string()),
-        }
-    })?;
+    let batch = wire::parse(body).map_err(|e| Error::invalid(e.field, e.reason))?;
     let envelope = Envelope {
         received,
         client: Client::default(),
@@ -102,36 +95,8 @@ pub fn parse(body: &[u8], received: i64) -> Result<Envelope> {
     Ok(envelope)
 }
 
-/// Turns a parse error into one naming the field. Inside an event serde loses the field's name
-/// (events are flattened, tagged types), so that case is re-examined on its own.
-fn locate(body: &[u8], e: serde_path_to_error::Error<serde_json::Error>) -> Error {
-    let path = e.path().to_string();
-    let event = path
-        .strip_prefix("events[")
-        .and_then(|rest| rest.strip_suffix(']'))
-        .and_then(|i| i.parse::<usize>().ok());
-    if let Some(i) = event {
-        let value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-        let explained = value.and_then(|v| wire::explain_event_error(&v["events"][i]));
-        if let Some((field, reason)) = explained {
-            return Error::invalid(format!("events[{i}].{field}"), reason);
-        }
-    }
-    // Syntax errors end in `?` (no key read yet) or are at the top (`.`).
-    let known = path.trim_end_matches('?').trim_end_matches('.');
-    let field = if known.is_empty() {
-        "body".to_string()
-    } else {
-        known.to_string()
-    };
-    Error::invalid(field, e.into_inner().to_string())
-}
-
 fn validate(env: &Envelope) -> Result<()> {
     let b = &env.batch;
-    if b.v != wire::VERSION {
-        return Err(Error::invalid("v", "unsupported version, expected 1"));
-    }
     id("site", &b.site)?;
     id("batch", &b.batch)?;
     id("vid", &b.vid)?;
@@ -375,8 +340,39 @@ mod tests {
     }
 
     #[test]
+    fn a_v2_batch_is_read_as_v1_and_held_to_the_same_bounds() {
+        let v2 = |click: Value| {
+            json!({
+                "v": 2, "site": "demo", "batch": "b-2", "sent": NOW, "vid": "v1", "sid": "s1",
+                "ctx": {"vw": 1280, "vh": 720, "dpr": 1, "lang": "en-US"},
+                "t0": NOW - 5000, "urls": ["/"],
+                "events": [[0, 0, "p", "Home", ""], click]
+            })
+        };
+        // A click row at `dt` ms after t0, at share `x` (in ten-thousandths), reading `txt`.
+        let click = |dt: i64, x: i64, txt: &str| {
+            let row = format!(r#"[{dt},0,"c",{x},200,1000,5000,5000,"main>button","{txt}",0]"#);
+            v2(serde_json::from_str(&row).unwrap())
+        };
+        let env = parse_value(&click(4000, 5000, "Buy")).unwrap();
+        let mut v1 = batch();
+        v1["batch"] = json!("b-2");
+        v1["events"][0]["id"] = json!("b-2-0");
+        v1["events"][1]["id"] = json!("b-2-1");
+        assert_eq!(env, parse_value(&v1).unwrap(), "the same batch as v1");
+        let field = |v: Value| match parse_value(&v) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(click(4000, 12000, "Buy")), "events[1].x");
+        assert_eq!(field(click(90_000, 5000, "Buy")), "events[1].ts");
+        let text = click(0, 5000, &"t".repeat(3000));
+        assert_eq!(field(text), "events[1].txt");
+    }
+
+    #[test]
     fn names_the_field_of_a_bound() {
-        rejects(|v| v["v"] = json!(2), "v");
+        rejects(|v| v["v"] = json!(3), "v");
         rejects(|v| v["site"] = json!(""), "site");
         rejects(|v| v["batch"] = json!("a".repeat(65)), "batch");
         rejects(|v| v["sid"] = json!("<script>"), "sid");

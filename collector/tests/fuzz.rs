@@ -1,7 +1,7 @@
 //! Property-based fuzzing of what the collector accepts from the outside: the tracker batch
 //! parser and validator, and the log parser. Whatever the input, they answer Ok or a 4xx
 //! error naming a field; they never panic and never answer 5xx. Seeded by a corpus of hostile
-//! payloads; random bytes, random JSON shapes, and mutations of valid batches.
+//! payloads; random bytes, random JSON shapes, and mutations of valid batches (wire v1 and v2).
 //!
 //! `make test` runs a short pass (FUZZ_CASES, default 2,000 per property); `make fuzz` runs
 //! 1,000,000 inputs or more in all.
@@ -49,6 +49,23 @@ fn valid_batch() -> Value {
             {"id": "e4", "k": "dwell", "ts": NOW - 800, "url": "/", "engaged_ms": 1, "visible_ms": 2, "total_ms": 3},
             {"id": "e5", "k": "custom", "ts": NOW - 700, "url": "/", "name": "n", "props": {"a": "b"}},
             {"id": "e6", "k": "error", "ts": NOW - 600, "url": "/", "msg": "m", "src": "s", "line": 1, "col": 2}
+        ]
+    })
+}
+
+/// The same batch in wire v2, as the tracker sends it.
+fn valid_batch_v2() -> Value {
+    json!({
+        "v": 2, "site": "demo", "batch": "b-1", "sent": NOW, "vid": "v1", "sid": "s1",
+        "ctx": {"vw": 1280, "vh": 720, "dpr": 1, "lang": "en-US"},
+        "t0": NOW - 5000, "urls": ["/", "/b"],
+        "events": [
+            [0, 0, "p", "Home", ""],
+            [4000, 1, "c", 5000, 200, 1000, 5000, 5000, "#buy", "Buy", 7, "button", "/cart"],
+            [4100, 0, "s", 5000, [25, 50]],
+            [4200, 0, "d", 1, 2, 3],
+            [4300, 0, "t", "n", {"a": "b"}],
+            [4400, 0, "e", "m", "s", 1, 2]
         ]
     })
 }
@@ -152,6 +169,14 @@ fn json_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(token, 0..60).prop_map(|t| t.concat())
 }
 
+#[test]
+fn the_batches_mutated_are_valid_to_begin_with() {
+    for v in [valid_batch(), valid_batch_v2()] {
+        let env = ingest::parse(&serde_json::to_vec(&v).unwrap(), NOW).unwrap();
+        assert_eq!(env.batch.events.len(), 6);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -175,6 +200,20 @@ proptest! {
     #[test]
     fn batches_with_a_field_removed(n in 0usize..80) {
         let mut v = valid_batch();
+        remove_nth(&mut v, &mut n.clone());
+        acceptable(ingest::parse(&serde_json::to_vec(&v).unwrap(), NOW))?;
+    }
+
+    #[test]
+    fn v2_batches_with_one_value_replaced(n in 0usize..80, with in hostile_value()) {
+        let mut v = valid_batch_v2();
+        replace_nth(&mut v, &mut n.clone(), &with);
+        acceptable(ingest::parse(&serde_json::to_vec(&v).unwrap(), NOW))?;
+    }
+
+    #[test]
+    fn v2_batches_with_a_field_removed(n in 0usize..80) {
+        let mut v = valid_batch_v2();
         remove_nth(&mut v, &mut n.clone());
         acceptable(ingest::parse(&serde_json::to_vec(&v).unwrap(), NOW))?;
     }

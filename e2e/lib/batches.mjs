@@ -17,6 +17,13 @@ export function batch(events, { site = "demo", sid = randomUUID(), vid = randomU
   };
 }
 
+/** A valid batch in wire v2 (what the tracker sends): `rows` are `[dt, u, kind, …]` against
+ * `t0` a second ago and the URL table `["/"]`. */
+export function batchV2(rows, options) {
+  const { events, ...head } = batch([], options);
+  return { ...head, v: 2, t0: head.sent - 1000, urls: ["/"], events: rows };
+}
+
 export const pageview = (extra = {}) => ({ k: "pageview", title: "Home", ref: "", ...extra });
 export const click = (extra = {}) => ({
   k: "click", x: 0.25, y: 300, yr: 0.1, sel: "main>button", ex: 0.5, ey: 0.5,

@@ -4,6 +4,7 @@
 import http from "node:http";
 import { inflateSync } from "node:zlib";
 import { freePort } from "../../scripts/lib/ports.mjs";
+import { toV1 } from "./wire.mjs";
 
 export async function startSink() {
   const port = await freePort();
@@ -16,8 +17,11 @@ export async function startSink() {
         // Compressed as the tracker sent it (see `watch`): inflated here.
         const raw = Buffer.concat(chunks);
         const json = req.url.includes("z=deflate") ? inflateSync(raw) : raw;
-        const batch = JSON.parse(json.toString("utf8"));
-        // The bytes it took on the wire (not enumerable: batches stay as sent).
+        const asSent = JSON.parse(json.toString("utf8"));
+        // Read as v1 (the shape the collector stores); as sent, and the bytes it took on the
+        // wire, alongside (not enumerable: they stay out of comparisons).
+        const batch = toV1(asSent);
+        Object.defineProperty(batch, "asSent", { value: asSent });
         Object.defineProperty(batch, "wireBytes", { value: raw.length });
         batches.push(batch);
       } catch {

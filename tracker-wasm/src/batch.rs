@@ -6,7 +6,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::json::Json;
+use crate::event::Event;
+use crate::json::{push_int, push_uint, Json};
 
 /// When to flush and how much to hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,24 +52,25 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sealed {
     pub id: String,
-    /// The batch's fields but `v`, `sent` and `events`, as JSON object members.
+    /// The batch's fields but `sent` and `events`, as JSON object members.
     pub head: String,
-    /// The events as a JSON array.
+    /// The events as a JSON array of v2 rows.
     pub events: String,
     pub count: usize,
 }
 
-/// Room the batch envelope needs besides the events (header, ctx, ids); generous on purpose.
+/// Room the batch envelope needs besides the events and their URLs (header, ctx, ids);
+/// generous on purpose.
 const ENVELOPE_ROOM: usize = 1024;
 
 impl Sealed {
     /// The request body, stamped with the client clock at send time (for skew correction).
     pub fn body(&self, sent: i64) -> String {
-        let mut j = Json::new();
-        j.begin_object().key("v").int(1).key("sent").int(sent);
-        let mut out = j.finish();
-        out.push(',');
+        let mut out = String::with_capacity(self.head.len() + self.events.len() + 40);
+        out.push('{');
         out.push_str(&self.head);
+        out.push_str(",\"sent\":");
+        push_int(&mut out, sent);
         out.push_str(",\"events\":");
         out.push_str(&self.events);
         out.push('}');
@@ -76,9 +78,12 @@ impl Sealed {
     }
 }
 
-fn head(header: &Header, id: &str, dropped: u32) -> String {
+/// The batch's members but `sent` and `events`: version, header, and what the rows refer to.
+fn head(header: &Header, id: &str, dropped: u32, t0: i64, urls: &[&str]) -> String {
     let mut j = Json::new();
     j.begin_object()
+        .key("v")
+        .int(2)
         .key("site")
         .str(&header.site)
         .key("batch")
@@ -106,7 +111,11 @@ fn head(header: &Header, id: &str, dropped: u32) -> String {
     if header.wd {
         j.key("wd").bool(true);
     }
-    j.end_object().end_object();
+    j.end_object().key("t0").int(t0).key("urls").begin_array();
+    for url in urls {
+        j.str(url);
+    }
+    j.end_array().end_object();
     let mut out = j.finish();
     // The members only: `{…}` without its braces.
     out.pop();
@@ -114,11 +123,28 @@ fn head(header: &Header, id: &str, dropped: u32) -> String {
     out
 }
 
+/// An event waiting for a batch: its row is finished when sealed, relative to the batch's
+/// first time and URL table.
+#[derive(Debug)]
+struct Queued {
+    ts: i64,
+    url: String,
+    fields: String,
+}
+
+impl Queued {
+    /// At most the bytes it adds to a body: its row, and its URL in the table (counted for
+    /// every event, though a batch lists each URL once, which errs on the safe side).
+    fn room(&self) -> usize {
+        self.fields.len() + 2 * self.url.len() + 32
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Outbox {
     limits: Limits,
-    /// Encoded events not yet in a batch.
-    queued: Vec<String>,
+    /// Events not yet in a batch.
+    queued: Vec<Queued>,
     /// Batches waiting for delivery, oldest first.
     sealed: Vec<Sealed>,
     /// Events dropped since the last sealed batch.
@@ -133,14 +159,19 @@ impl Outbox {
         }
     }
 
-    /// Queues one encoded event; returns whether enough is waiting to flush now. An event too
-    /// big to ever fit a request is dropped (and counted) rather than blocking the rest.
-    pub fn push(&mut self, event: String) -> bool {
-        if event.len() + ENVELOPE_ROOM > self.limits.max_body {
+    /// Queues one event; returns whether enough is waiting to flush now. An event too big to
+    /// ever fit a request is dropped (and counted) rather than blocking the rest.
+    pub fn push(&mut self, event: &Event) -> bool {
+        let queued = Queued {
+            ts: event.ts,
+            url: event.url.clone(),
+            fields: event.fields(),
+        };
+        if queued.room() + ENVELOPE_ROOM > self.limits.max_body {
             self.dropped += 1;
             return false;
         }
-        self.queued.push(event);
+        self.queued.push(queued);
         self.trim();
         self.queued.len() >= self.limits.max_events
     }
@@ -177,25 +208,43 @@ impl Outbox {
     /// `max_events`, under `header`. `new_id` names each new batch.
     pub fn seal(&mut self, header: &Header, mut new_id: impl FnMut() -> String) {
         let queued = core::mem::take(&mut self.queued);
-        let mut next = queued.iter().peekable();
-        while next.peek().is_some() {
+        // (Indices rather than a peekable iterator: they cost the page's download less.)
+        let mut i = 0;
+        while let Some(first) = queued.get(i) {
+            let t0 = first.ts;
+            let mut urls: Vec<&str> = Vec::new();
             let mut events = String::from("[");
+            let mut room = 0;
             let mut count = 0;
-            while let Some(event) = next.peek() {
-                let fits = events.len() + event.len() + 2 + ENVELOPE_ROOM <= self.limits.max_body;
+            while let Some(event) = queued.get(i) {
+                let fits = room + event.room() + ENVELOPE_ROOM <= self.limits.max_body;
                 if count == self.limits.max_events || (count > 0 && !fits) {
                     break;
+                }
+                let mut u = 0;
+                while u < urls.len() && urls[u] != event.url {
+                    u += 1;
+                }
+                if u == urls.len() {
+                    urls.push(&event.url);
                 }
                 if count > 0 {
                     events.push(',');
                 }
-                events.push_str(event);
-                next.next();
+                events.push('[');
+                push_int(&mut events, event.ts - t0);
+                events.push(',');
+                push_uint(&mut events, u as u64);
+                events.push(',');
+                events.push_str(&event.fields);
+                events.push(']');
+                room += event.room();
+                i += 1;
                 count += 1;
             }
             events.push(']');
             let id = new_id();
-            let head = head(header, &id, core::mem::take(&mut self.dropped));
+            let head = head(header, &id, core::mem::take(&mut self.dropped), t0, &urls);
             self.sealed.push(Sealed {
                 id,
                 head,
@@ -244,6 +293,7 @@ pub fn backoff_ms(attempt: u32, random: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Kind;
 
     fn header() -> Header {
         Header {
@@ -259,19 +309,24 @@ mod tests {
         }
     }
 
-    fn event(i: usize, pad: usize) -> String {
-        let mut j = Json::new();
-        j.begin_object()
-            .key("id")
-            .str(&i.to_string())
-            .key("k")
-            .str("pageview")
-            .key("ts")
-            .int(i as i64 + 1)
-            .key("url")
-            .str(&"/".repeat(pad.max(1)))
-            .end_object();
-        j.finish()
+    /// Event `i`: a custom event named `i` (to follow it), its title padded to `pad` bytes.
+    fn event(i: usize, pad: usize) -> Event {
+        Event {
+            ts: 1_763_791_100_000 + i as i64,
+            url: ["/p", &(i % 3).to_string()].concat(),
+            kind: Kind::Pageview {
+                title: i.to_string(),
+                referrer: "r".repeat(pad),
+            },
+        }
+    }
+
+    /// Which event a parsed one is (see [`event`]).
+    fn which(e: &wire::Event) -> String {
+        match &e.data {
+            wire::EventData::Pageview(p) => p.title.clone(),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn ids() -> impl FnMut() -> String {
@@ -283,7 +338,8 @@ mod tests {
     }
 
     fn parse(b: &Sealed) -> wire::Batch {
-        serde_json::from_str(&b.body(1_763_791_200_000)).unwrap()
+        let body = b.body(1_763_791_200_000);
+        wire::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{e:?}: {body}"))
     }
 
     #[test]
@@ -292,16 +348,16 @@ mod tests {
             max_events: 3,
             ..Limits::default()
         });
-        assert!(!o.push(event(1, 1)));
-        assert!(!o.push(event(2, 1)));
-        assert!(o.push(event(3, 1)));
+        assert!(!o.push(&event(1, 1)));
+        assert!(!o.push(&event(2, 1)));
+        assert!(o.push(&event(3, 1)));
     }
 
     #[test]
     fn a_sealed_batch_parses_as_the_wire_format() {
         let mut o = Outbox::new(Limits::default());
         for i in 0..3 {
-            o.push(event(i, 1));
+            o.push(&event(i, 1));
         }
         let mut h = header();
         h.uid = Some("user-7".into());
@@ -311,6 +367,21 @@ mod tests {
         assert_eq!(batch.batch, "b1");
         assert_eq!(batch.sent, 1_763_791_200_000);
         assert_eq!(batch.events.len(), 3);
+        for (i, e) in batch.events.iter().enumerate() {
+            assert_eq!(
+                e.id,
+                format!("b1-{i}"),
+                "ids: the batch's and the row's place"
+            );
+            assert_eq!(e.ts, 1_763_791_100_000 + i as i64);
+            assert_eq!(e.url, format!("/p{}", i % 3));
+        }
+        assert!(o
+            .sealed()
+            .next()
+            .unwrap()
+            .head
+            .contains(r#""urls":["/p0","/p1","/p2"]"#));
         assert_eq!(
             (batch.ctx.dpr, batch.ctx.vw, batch.ctx.wd),
             (1.5, 1280, true)
@@ -328,7 +399,7 @@ mod tests {
         };
         let mut o = Outbox::new(limits);
         for i in 0..45 {
-            o.push(event(i, 500));
+            o.push(&event(i, 500));
         }
         o.seal(&header(), ids());
         let batches: Vec<_> = o.sealed().cloned().collect();
@@ -338,7 +409,7 @@ mod tests {
             assert!(b.body(0).len() <= limits.max_body);
             assert!(b.count <= limits.max_events);
             for e in parse(b).events {
-                assert_eq!(e.id, seen.to_string(), "events stay in order");
+                assert_eq!(which(&e), seen.to_string(), "events stay in order");
                 seen += 1;
             }
         }
@@ -349,13 +420,13 @@ mod tests {
     fn keeps_a_batch_unchanged_until_delivered() {
         let mut o = Outbox::new(Limits::default());
         let mut new_id = ids();
-        o.push(event(1, 1));
+        o.push(&event(1, 1));
         o.seal(&header(), &mut new_id);
         let first = o.sealed().next().unwrap().clone();
         // The page changes its header (identify) and seals more: the first batch is the same.
         let mut h = header();
         h.uid = Some("later".into());
-        o.push(event(2, 1));
+        o.push(&event(2, 1));
         o.seal(&h, &mut new_id);
         assert_eq!(o.sealed().next().unwrap(), &first);
         assert_eq!(parse(&first).uid, None);
@@ -374,15 +445,15 @@ mod tests {
         });
         let mut new_id = ids();
         for i in 0..8 {
-            o.push(event(i, 1));
+            o.push(&event(i, 1));
         }
         assert_eq!(o.held(), 5);
         o.seal(&header(), &mut new_id);
         let batch = parse(o.sealed().next().unwrap());
         assert_eq!(batch.dropped, 3);
-        assert_eq!(batch.events[0].id, "3", "the newest events are kept");
+        assert_eq!(which(&batch.events[0]), "3", "the newest events are kept");
         o.done("b1");
-        o.push(event(9, 1));
+        o.push(&event(9, 1));
         o.seal(&header(), &mut new_id);
         assert!(!o.sealed().next().unwrap().head.contains("dropped"));
     }
@@ -393,8 +464,8 @@ mod tests {
             max_body: 2048,
             ..Limits::default()
         });
-        o.push(event(1, 4000));
-        o.push(event(2, 1));
+        o.push(&event(1, 4000));
+        o.push(&event(2, 1));
         o.seal(&header(), ids());
         assert_eq!(o.held(), 1);
         assert_eq!(parse(o.sealed().next().unwrap()).dropped, 1);
@@ -403,12 +474,12 @@ mod tests {
     #[test]
     fn resumed_batches_go_first_and_only_once() {
         let mut earlier = Outbox::new(Limits::default());
-        earlier.push(event(1, 1));
+        earlier.push(&event(1, 1));
         earlier.seal(&header(), || "old".into());
         let old: Vec<Sealed> = earlier.sealed().cloned().collect();
 
         let mut o = Outbox::new(Limits::default());
-        o.push(event(2, 1));
+        o.push(&event(2, 1));
         o.seal(&header(), || "new".into());
         o.resume(old.clone());
         o.resume(old);

@@ -1,18 +1,21 @@
-//! The events the tracker records, and their encoding in the v1 wire format (see the `wire`
-//! crate, which the tests use to parse what is written here).
+//! The events the tracker records, and their encoding as rows of the v2 wire format (see the
+//! `wire` crate's `v2` module, which the tests use to read what is written here).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::dwell::Report;
 use crate::json::Json;
+use crate::selector;
 
-/// Decimal places for shares (0..1): 1/10,000 of a 4K-wide page is well under a pixel.
-const SHARE_DECIMALS: u32 = 4;
+/// Shares (0..1) go on the wire as integers in ten-thousandths: 1/10,000 of a 4K-wide page is
+/// well under a pixel.
+const SHARE_SCALE: f64 = 10_000.0;
 
+/// An event's place in its batch (its id, its time and URL) is written when it is sealed into
+/// one; see [`Event::fields`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub id: String,
     /// Client clock, ms since the Unix epoch.
     pub ts: i64,
     /// Path and query of the page.
@@ -79,82 +82,56 @@ fn cut(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
+/// A share as ten-thousandths, a px offset as whole px (clicks' numbers are finite and ≥ 0).
+fn scaled(value: f64, scale: f64) -> i64 {
+    (value * scale + 0.5) as i64
+}
+
 impl Event {
-    /// The event as one JSON object.
-    pub fn encode(&self) -> String {
+    /// The event's row without its time and URL: the kind and its fields, comma-separated.
+    pub fn fields(&self) -> String {
         let mut j = Json::new();
-        j.begin_object()
-            .key("id")
-            .str(&self.id)
-            .key("ts")
-            .int(self.ts)
-            .key("url")
-            .str(&self.url)
-            .key("k");
         match &self.kind {
             Kind::Pageview { title, referrer } => {
-                j.str("pageview")
-                    .key("title")
-                    .str(title)
-                    .key("ref")
-                    .str(referrer);
+                j.str("p").str(title).str(referrer);
             }
             Kind::Click(c) => {
-                j.str("click")
-                    .key("x")
-                    .fixed(c.x, SHARE_DECIMALS)
-                    .key("y")
-                    .fixed(c.y, 0)
-                    .key("yr")
-                    .fixed(c.yr, SHARE_DECIMALS)
-                    .key("sel")
+                j.str("c")
+                    .int(scaled(c.x, SHARE_SCALE))
+                    .int(scaled(c.y, 1.0))
+                    .int(scaled(c.yr, SHARE_SCALE))
+                    .int(scaled(c.ex, SHARE_SCALE))
+                    .int(scaled(c.ey, SHARE_SCALE))
                     .str(&c.sel)
-                    .key("ex")
-                    .fixed(c.ex, SHARE_DECIMALS)
-                    .key("ey")
-                    .fixed(c.ey, SHARE_DECIMALS)
-                    .key("tag")
-                    .str(&c.tag)
-                    .key("txt")
-                    .str(&c.txt);
-                // Absent means null or false on the wire: most clicks are on no link, and
-                // neither rage nor dead.
+                    .str(&c.txt)
+                    .int(i64::from(c.out) | i64::from(c.rage) << 1 | i64::from(c.dead) << 2);
+                // Trailing and optional: most tags are the selector's own, most clicks on no link.
+                let tag = if c.tag == selector::last_tag(&c.sel) {
+                    ""
+                } else {
+                    &c.tag
+                };
                 if let Some(href) = &c.href {
-                    j.key("href").str(href).key("out").bool(c.out);
-                }
-                if c.rage {
-                    j.key("rage").bool(true);
-                }
-                if c.dead {
-                    j.key("dead").bool(true);
+                    j.str(tag).str(href);
+                } else if !tag.is_empty() {
+                    j.str(tag);
                 }
             }
             Kind::Scroll { max, marks } => {
-                j.str("scroll")
-                    .key("max")
-                    .fixed(*max, SHARE_DECIMALS)
-                    .key("marks")
-                    .begin_array();
+                j.str("s").int(scaled(*max, SHARE_SCALE)).begin_array();
                 for m in marks {
                     j.int(i64::from(*m));
                 }
                 j.end_array();
             }
             Kind::Dwell(r) => {
-                j.str("dwell")
-                    .key("engaged_ms")
+                j.str("d")
                     .int(r.engaged_ms as i64)
-                    .key("visible_ms")
                     .int(r.visible_ms as i64)
-                    .key("total_ms")
                     .int(r.total_ms as i64);
             }
             Kind::Custom { name, props } => {
-                j.str("custom")
-                    .key("name")
-                    .str(name)
-                    .key("props")
-                    .raw(props);
+                j.str("t").str(name).raw(props);
             }
             Kind::Error {
                 msg,
@@ -162,18 +139,13 @@ impl Event {
                 line,
                 col,
             } => {
-                j.str("error")
-                    .key("msg")
+                j.str("e")
                     .str(cut(msg, MAX_ERROR_TEXT))
-                    .key("src")
                     .str(cut(src, MAX_ERROR_TEXT))
-                    .key("line")
                     .int(i64::from(*line))
-                    .key("col")
                     .int(i64::from(*col));
             }
         }
-        j.end_object();
         j.finish()
     }
 }
@@ -183,24 +155,36 @@ mod tests {
     use super::*;
     use wire::EventData;
 
-    fn parse(kind: Kind) -> wire::Event {
+    /// The event as the collector reads it: its row in a batch of its own.
+    fn read(kind: Kind) -> wire::Event {
         let e = Event {
-            id: "e1".into(),
             ts: 1_763_791_190_000,
             url: "/products/11?x=\"1\"".into(),
             kind,
         };
-        let w: wire::Event = serde_json::from_str(&e.encode()).unwrap();
-        assert_eq!(
-            (w.id.as_str(), w.ts, w.url.as_str()),
-            ("e1", e.ts, e.url.as_str())
-        );
+        let body = [
+            r#"{"v":2,"site":"s","batch":"b","sent":1,"vid":"v","sid":"s","t0":1763791190000,"#,
+            r#""urls":["/products/11?x=\"1\""],"events":[[0,0,"#,
+            &e.fields(),
+            "]]}",
+        ]
+        .concat();
+        let mut b = wire::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{e:?}: {body}"));
+        let w = b.events.remove(0);
+        assert_eq!((w.ts, w.url.as_str()), (e.ts, e.url.as_str()));
         w
     }
 
+    fn click(kind: Click) -> wire::Click {
+        match read(Kind::Click(kind)).data {
+            EventData::Click(c) => c,
+            other => panic!("not a click: {other:?}"),
+        }
+    }
+
     #[test]
-    fn a_pageview_parses_as_the_wire_format() {
-        let w = parse(Kind::Pageview {
+    fn a_pageview_reads_as_the_wire_format() {
+        let w = read(Kind::Pageview {
             title: "Mug — DE Shop".into(),
             referrer: "https://example.com/".into(),
         });
@@ -214,12 +198,12 @@ mod tests {
     }
 
     #[test]
-    fn a_click_parses_as_the_wire_format() {
-        let w = parse(Kind::Click(Click {
+    fn a_click_reads_as_the_wire_format() {
+        let c = click(Click {
             x: 0.123456,
             y: 1350.4,
             yr: 0.61,
-            sel: "main>button".into(),
+            sel: "#docs".into(),
             ex: 0.5,
             ey: 1.0,
             tag: "a".into(),
@@ -228,17 +212,14 @@ mod tests {
             out: true,
             rage: true,
             dead: false,
-        }));
-        let EventData::Click(c) = w.data else {
-            panic!("not a click")
-        };
+        });
         assert_eq!(
             (c.x, c.y, c.yr, c.ex, c.ey),
             (0.1235, 1350.0, 0.61, 0.5, 1.0)
         );
         assert_eq!(
             (c.sel.as_str(), c.tag.as_str(), c.txt.as_str()),
-            ("main>button", "a", "Docs")
+            ("#docs", "a", "Docs")
         );
         assert_eq!(
             (c.href.as_deref(), c.out, c.rage, c.dead),
@@ -247,32 +228,40 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_click_leaves_out_what_is_null_or_false() {
+    fn a_plain_click_leaves_out_its_tag_and_link() {
+        let plain = Click {
+            sel: "main>h1".into(),
+            tag: "h1".into(),
+            dead: true,
+            ..Click::default()
+        };
         let e = Event {
-            id: "e2".into(),
             ts: 1,
             url: "/".into(),
-            kind: Kind::Click(Click {
-                sel: "h1".into(),
-                tag: "h1".into(),
-                dead: true,
-                ..Click::default()
-            }),
+            kind: Kind::Click(plain.clone()),
         };
-        let json = e.encode();
-        for absent in ["href", "out", "rage"] {
-            assert!(!json.contains(absent), "{absent} in {json}");
-        }
-        let w: wire::Event = serde_json::from_str(&json).unwrap();
-        let EventData::Click(c) = w.data else {
-            panic!("not a click")
-        };
-        assert_eq!((c.href, c.out, c.rage, c.dead), (None, false, false, true));
+        assert_eq!(e.fields(), r#""c",0,0,0,0,0,"main>h1","",4"#);
+        let c = click(plain);
+        assert_eq!(
+            (c.tag.as_str(), c.href, c.out, c.rage, c.dead),
+            ("h1", None, false, false, true)
+        );
+        // A link whose tag is the selector's: the tag's place is kept empty.
+        let link = click(Click {
+            sel: "nav>a:nth-of-type(2)".into(),
+            tag: "a".into(),
+            href: Some("/cart".into()),
+            ..Click::default()
+        });
+        assert_eq!(
+            (link.tag.as_str(), link.href.as_deref()),
+            ("a", Some("/cart"))
+        );
     }
 
     #[test]
-    fn scroll_dwell_custom_and_error_parse_as_the_wire_format() {
-        let w = parse(Kind::Scroll {
+    fn scroll_dwell_custom_and_error_read_as_the_wire_format() {
+        let w = read(Kind::Scroll {
             max: 0.756,
             marks: vec![25, 50, 75],
         });
@@ -283,7 +272,7 @@ mod tests {
                 marks: vec![25, 50, 75]
             })
         );
-        let w = parse(Kind::Dwell(Report {
+        let w = read(Kind::Dwell(Report {
             engaged_ms: 1,
             visible_ms: 2,
             total_ms: 3,
@@ -296,7 +285,7 @@ mod tests {
                 total_ms: 3
             })
         );
-        let w = parse(Kind::Custom {
+        let w = read(Kind::Custom {
             name: "cart_add".into(),
             props: r#"{"product":"11"}"#.into(),
         });
@@ -307,7 +296,7 @@ mod tests {
             (c.name.as_str(), c.props["product"].as_str()),
             ("cart_add", Some("11"))
         );
-        let w = parse(Kind::Error {
+        let w = read(Kind::Error {
             msg: "é".repeat(600),
             src: "app.js".into(),
             line: 3,

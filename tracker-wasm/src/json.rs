@@ -77,7 +77,7 @@ impl Json {
 
     pub fn int(&mut self, value: i64) -> &mut Self {
         self.sep();
-        int(&mut self.out, value);
+        push_int(&mut self.out, value);
         self.comma = true;
         self
     }
@@ -153,7 +153,8 @@ pub(crate) fn hex_digit(n: u32) -> char {
     b"0123456789abcdef"[(n & 0xf) as usize] as char
 }
 
-fn int(out: &mut String, value: i64) {
+/// Appends `value` in decimal.
+pub(crate) fn push_int(out: &mut String, value: i64) {
     if value < 0 {
         out.push('-');
     }
@@ -183,7 +184,7 @@ fn fixed(out: &mut String, value: f64, decimals: u32) {
     let limit = 9_007_199_254_740_992.0 / scale as f64;
     if !value.is_finite() || value.abs() >= limit {
         let v = if value.is_finite() { value } else { 0.0 };
-        int(out, v as i64);
+        push_int(out, v as i64);
         return;
     }
     let scaled = (value.abs() * scale as f64 + 0.5) as u64;

@@ -7,13 +7,15 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::batch::Sealed;
-use crate::json::{parse_uint, push_uint};
+use crate::json::{cat, parse_uint, push_uint};
 
 /// Prefix of the storage keys (one per tab, suffixed with its session id).
 pub const KEY_PREFIX: &str = "spoor.out.";
 /// Largest entry written; the oldest batches give way first.
 pub const MAX_BYTES: usize = 512 * 1024;
-const VERSION: &str = "s1";
+const VERSION: &str = "s2";
+/// Entries written before batches carried their wire version in `head` (all of them v1).
+const VERSION_V1: &str = "s1";
 
 /// Encodes batches, oldest first, dropping the oldest ones that do not fit [`MAX_BYTES`].
 /// JSON as our writer produces it never holds a raw tab or newline, so they separate fields.
@@ -49,7 +51,9 @@ pub fn encode<'a>(batches: impl DoubleEndedIterator<Item = &'a Sealed>) -> Strin
 pub fn decode(text: &str) -> Vec<Sealed> {
     let mut lines = text.split('\n');
     let mut out = Vec::new();
-    if lines.next() != Some(VERSION) {
+    let first = lines.next();
+    let v1 = first == Some(VERSION_V1);
+    if first != Some(VERSION) && !v1 {
         return out;
     }
     // (Loops rather than iterator adapters: they cost the page's download less.)
@@ -70,7 +74,11 @@ pub fn decode(text: &str) -> Vec<Sealed> {
         if plausible {
             out.push(Sealed {
                 id: id.into(),
-                head: head.into(),
+                head: if v1 {
+                    cat(&["\"v\":1,", head])
+                } else {
+                    head.into()
+                },
                 events: events.into(),
                 count: count as usize,
             });
@@ -83,6 +91,7 @@ pub fn decode(text: &str) -> Vec<Sealed> {
 mod tests {
     use super::*;
     use crate::batch::{Header, Limits, Outbox};
+    use crate::event::{Event, Kind};
 
     fn batches(n: usize) -> Vec<Sealed> {
         let mut o = Outbox::new(Limits {
@@ -91,9 +100,14 @@ mod tests {
             ..Limits::default()
         });
         for i in 0..n * 2 {
-            o.push(format!(
-                r#"{{"id":"e{i}","k":"pageview","ts":1,"url":"/a\tb\nc"}}"#
-            ));
+            o.push(&Event {
+                ts: 1_763_791_100_000 + i as i64,
+                url: "/a\tb\nc".into(),
+                kind: Kind::Pageview {
+                    title: i.to_string(),
+                    referrer: String::new(),
+                },
+            });
         }
         let header = Header {
             site: "demo".into(),
@@ -116,8 +130,22 @@ mod tests {
         let text = encode(original.iter());
         assert_eq!(decode(&text), original);
         // What comes back still parses as the wire format.
-        let batch: wire::Batch = serde_json::from_str(&decode(&text)[1].body(5)).unwrap();
+        let batch = wire::parse(decode(&text)[1].body(5).as_bytes()).unwrap();
         assert_eq!(batch.events[0].url, "/a\tb\nc");
+    }
+
+    #[test]
+    fn entries_of_the_previous_version_are_sent_as_v1() {
+        let event =
+            r#"{"id":"e1","k":"pageview","ts":1763791100000,"url":"/","title":"","ref":""}"#;
+        let head = r#""site":"demo","batch":"b1","vid":"v","sid":"s","ctx":{"vw":1,"vh":1,"dpr":1,"lang":"en"}"#;
+        let text = ["s1\nb1\t1\t", head, "\t[", event, "]"].concat();
+        let kept = decode(&text);
+        let batch = wire::parse(kept[0].body(5).as_bytes()).unwrap();
+        assert_eq!(
+            (batch.batch.as_str(), batch.events[0].id.as_str()),
+            ("b1", "e1")
+        );
     }
 
     #[test]

@@ -50,6 +50,25 @@ pub fn build(path: &[Step]) -> String {
     out
 }
 
+/// The tag a selector built here ends in (`main>a:nth-of-type(2)` → `a`), or `""` when its
+/// last step is an id. The wire leaves a click's tag out when it is this one.
+pub fn last_tag(sel: &str) -> &str {
+    // One pass over the bytes: `rsplit` costs the page's download half a kilobyte.
+    let (mut start, mut end, mut in_tag) = (0, 0, true);
+    let mut i = 0;
+    for b in sel.bytes() {
+        i += 1;
+        if b == b'>' {
+            (start, end, in_tag) = (i, i, true);
+        } else if in_tag && (b.is_ascii_alphanumeric() || b == b'-') {
+            end = i;
+        } else {
+            in_tag = false;
+        }
+    }
+    sel.get(start..end).unwrap_or_default()
+}
+
 /// Ids that need no CSS escaping (letters, digits, `-`, `_`, not starting with a digit);
 /// others (generated ids with odd characters) are skipped rather than escaped.
 fn is_plain_ident(id: &str) -> bool {
@@ -108,6 +127,15 @@ mod tests {
             step("section", Some("promo_2-a"), 1, false),
         ];
         assert_eq!(build(&path), "#promo_2-a>p>span:nth-of-type(12)");
+    }
+
+    #[test]
+    fn the_last_step_names_the_tag_as_the_wire_reads_it() {
+        assert_eq!(last_tag("main>article:nth-of-type(3)>button"), "button");
+        assert_eq!(last_tag("#cart"), "");
+        for sel in ["#promo>p>span:nth-of-type(12)", "x-card", "#cart>a", "h1", ""] {
+            assert_eq!(last_tag(sel), wire::v2::implied_tag(sel), "{sel}");
+        }
     }
 
     #[test]

@@ -173,14 +173,9 @@ impl<E: Env> Tracker<E> {
         self.stopped
     }
 
-    fn new_id(&mut self) -> String {
-        ids::random_id(self.env.random_bytes())
-    }
-
     /// An event of the current page view, happening now.
     fn event(&mut self, kind: Kind) -> Event {
         Event {
-            id: self.new_id(),
             ts: self.env.wall(),
             url: self.page.clone(),
             kind,
@@ -194,7 +189,7 @@ impl<E: Env> Tracker<E> {
     }
 
     fn enqueue(&mut self, event: &Event) {
-        if self.outbox.push(event.encode()) {
+        if self.outbox.push(event) {
             self.send(false);
         } else {
             self.schedule_flush(self.config.flush_ms);

@@ -1,16 +1,22 @@
-//! The tracker → collector wire format, version 1.
+//! The tracker → collector wire format.
 //!
-//! `POST /v1/events` carries one [`Batch`] as JSON in a `text/plain` body (a CORS-simple request,
-//! so `sendBeacon` works during unload without a preflight). The collector parses it with these
-//! types; the tracker writes it with its own tiny encoder (serde costs kilobytes in the page), and
-//! the tracker's tests parse what it writes with these types, so the format is defined here once.
+//! `POST /v1/events` carries one batch as JSON in a `text/plain` body (a CORS-simple request,
+//! so `sendBeacon` works during unload without a preflight). Version 1 spells every event out
+//! as an object ([`Batch`], the types below); version 2 ([`v2`]) is the same batch with its
+//! events as positional rows, which is what the tracker sends. [`parse`] reads either into a
+//! [`Batch`], so the collector and everything after it sees one shape. The tracker writes
+//! with its own tiny encoder (serde costs kilobytes in the page), and its tests parse what it
+//! writes with [`parse`], so the format is defined here once.
 //!
 //! Unknown fields are ignored so that a newer tracker can talk to an older collector.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// The only wire version this crate speaks.
+pub mod v2;
+
+/// The version of [`Batch`]: what [`parse`] returns whatever version came in.
 pub const VERSION: u8 = 1;
 
 /// One request from a browser: a batch of events of one visitor's session on one site.
@@ -220,6 +226,99 @@ pub fn explain_event_error(value: &Value) -> Option<(String, String)> {
         }
     };
     kind().err()
+}
+
+/// A field of a body that does not parse (its path, as `events[3].x`), and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A batch's fields in either version, with its events left unparsed until the version says
+/// how to read them.
+#[derive(Deserialize)]
+struct Head<'a> {
+    v: u8,
+    site: String,
+    batch: String,
+    sent: i64,
+    vid: String,
+    sid: String,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    dropped: u32,
+    #[serde(default)]
+    ctx: Ctx,
+    /// v2: the time the rows count from, and the URLs they point into.
+    #[serde(default)]
+    t0: i64,
+    #[serde(default)]
+    urls: Vec<String>,
+    #[serde(borrow)]
+    events: &'a RawValue,
+}
+
+/// Reads a request body of either version as a (v1) [`Batch`], or names the field that is
+/// wrong. Bounds (lengths, ranges, times) are the collector's to check.
+pub fn parse(body: &[u8]) -> Result<Batch, Invalid> {
+    // Tracking the path costs a third of the parse; it is only needed to explain an error.
+    let head: Head = serde_json::from_slice(body).map_err(|e| {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        match serde_path_to_error::deserialize::<_, Head>(de) {
+            Err(e) => {
+                // Syntax errors end in `?` (no key read yet) or are at the top (`.`).
+                let path = e.path().to_string();
+                let known = path.trim_end_matches('?').trim_end_matches('.');
+                let field = if known.is_empty() { "body" } else { known };
+                Invalid::new(field, e.into_inner().to_string())
+            }
+            // A whole batch followed by something else: trailing characters.
+            Ok(_) => Invalid::new("body", e.to_string()),
+        }
+    })?;
+    let events = match head.v {
+        1 => v1_events(head.events.get())?,
+        2 => v2::events(&head.batch, head.t0, &head.urls, head.events.get())?,
+        _ => return Err(Invalid::new("v", "unsupported version, expected 1 or 2")),
+    };
+    Ok(Batch {
+        v: VERSION,
+        site: head.site,
+        batch: head.batch,
+        sent: head.sent,
+        vid: head.vid,
+        sid: head.sid,
+        uid: head.uid,
+        dropped: head.dropped,
+        ctx: head.ctx,
+        events,
+    })
+}
+
+/// v1 events, or the first bad one's field. Inside an event serde loses the field's name
+/// (events are flattened, tagged types), so a failing event is re-examined on its own.
+fn v1_events(text: &str) -> Result<Vec<Event>, Invalid> {
+    serde_json::from_str(text).map_err(|e| {
+        if let Ok(Value::Array(events)) = serde_json::from_str(text) {
+            for (i, event) in events.iter().enumerate() {
+                if let Some((field, reason)) = explain_event_error(event) {
+                    return Invalid::new(format!("events[{i}].{field}"), reason);
+                }
+            }
+        }
+        Invalid::new("events", e.to_string())
+    })
 }
 
 fn is_zero(n: &u32) -> bool {

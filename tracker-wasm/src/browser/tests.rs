@@ -66,7 +66,7 @@ fn drain() -> Vec<wire::Event> {
     let bodies: Vec<String> = with(|t| t.drain()).unwrap();
     bodies
         .iter()
-        .flat_map(|b| serde_json::from_str::<wire::Batch>(b).unwrap().events)
+        .flat_map(|b| wire::parse(b.as_bytes()).unwrap().events)
         .collect()
 }
 
@@ -303,7 +303,7 @@ fn identify_applies_to_later_batches_only() {
     let bodies: Vec<wire::Batch> = with(|t| t.drain())
         .unwrap()
         .iter()
-        .map(|b| serde_json::from_str(b).unwrap())
+        .map(|b| wire::parse(b.as_bytes()).unwrap())
         .collect();
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[0].uid, None);

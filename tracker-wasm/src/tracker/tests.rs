@@ -148,7 +148,7 @@ fn flush(t: &mut Tracker<Page>) {
 }
 
 fn parse(body: &str) -> wire::Batch {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    wire::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{e:?}: {body}"))
 }
 
 fn kinds(body: &str) -> Vec<&'static str> {
