@@ -227,10 +227,10 @@ export async function page({ collector }) {
         [`goal: ≤ 1 per 10 s visible + 1 on hide`, `≤ ${Math.ceil(visibleS / 10) + 1}`],
         ["events sent (clicks among them)", `${mw("events")} (${mw("clicks")})`],
         ["request bodies as JSON", `${num(mw("jsonBytes"))} B`],
-        ["request bodies on the wire (fetches deflated, beacons as JSON)", `${num(mw("bodyBytes"))} B`],
+        ["request bodies on the wire (wire v2; fetches deflated, beacons not)", `${num(mw("bodyBytes"))} B`],
         ["bytes per event on the wire (bodies ÷ events)", `${num(mw("bytesPerEvent"), 1)} B`],
-        ["bytes per click event: its JSON", `${num(mw("bytesPerClick"), 1)} B`],
-        ["bytes per click event on the wire (its JSON's share of its body; goal ≤ 80)", `${num(mw("wirePerClick"), 1)} B`],
+        ["bytes per click event: its v2 row", `${num(mw("bytesPerClick"), 1)} B`],
+        ["bytes per click event on the wire (its row's share of its body; goal ≤ 80)", `${num(mw("wirePerClick"), 1)} B`],
         [
           "Plausible, for comparison: requests, bodies (pageview and engagement events; no clicks)",
           `${median(plausibleWire.map((w) => w.requests))}, ${num(median(plausibleWire.map((w) => w.bytes)))} B`,

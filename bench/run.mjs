@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { attachDevtools } from "../e2e/lib/devtools.mjs";
 import { startCollector } from "../scripts/lib/collector.mjs";
 import { root, startEmulator } from "../scripts/lib/emulator.mjs";
 import { awsCalls } from "./aws-calls.mjs";
@@ -43,6 +44,10 @@ const emulator = await startEmulator();
 const collector = await startCollector(emulator, {
   vars: { SITES: JSON.stringify({ demo: ["*"], bench: ["*"] }) },
 });
+// Attached with Network events off, as every test stack is (e2e/lib/stack.mjs): otherwise
+// wrangler's inspector proxy keeps every subrequest in memory, in the process serving the
+// pages (a page load of the page bench once stalled past 30 s without it).
+const devtools = await attachDevtools(collector.inspector);
 const out = [];
 try {
   for (const [id, title, run] of sections) {
@@ -53,6 +58,7 @@ try {
     if (chosen.length) console.log(`\n## ${title}\n\n${result.markdown}\n`);
   }
 } finally {
+  devtools.close();
   await collector.stop();
   await emulator.stop();
 }

@@ -136,7 +136,7 @@ pub fn is_outbound(href: &str, origin: &str) -> bool {
     let web = href.starts_with("http://") || href.starts_with("https://");
     let same = href
         .strip_prefix(origin)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']));
+        .is_some_and(|rest| matches!(rest.as_bytes().first(), None | Some(b'/' | b'?' | b'#')));
     web && !same
 }
 

@@ -133,7 +133,13 @@ mod tests {
     fn the_last_step_names_the_tag_as_the_wire_reads_it() {
         assert_eq!(last_tag("main>article:nth-of-type(3)>button"), "button");
         assert_eq!(last_tag("#cart"), "");
-        for sel in ["#promo>p>span:nth-of-type(12)", "x-card", "#cart>a", "h1", ""] {
+        for sel in [
+            "#promo>p>span:nth-of-type(12)",
+            "x-card",
+            "#cart>a",
+            "h1",
+            "",
+        ] {
             assert_eq!(last_tag(sel), wire::v2::implied_tag(sel), "{sel}");
         }
     }
