@@ -146,9 +146,9 @@ function wire({ batches, fetches }) {
   const clicks = batches.flatMap((b) => {
     const sent = b.asSent;
     const ratio = b.wireBytes / json(sent);
-    // A click's own row (v2: `[dt, u, "c", …]`; re-encoded by JSON.stringify, as the tracker
+    // A click's own row (`[dt, u, "c", …]`; re-encoded by JSON.stringify, as the tracker
     // writes it), plus its comma.
-    const rows = sent.events.filter((e) => (Array.isArray(e) ? e[2] === "c" : e.k === "click"));
+    const rows = sent.events.filter((row) => row[2] === "c");
     return rows.map((c) => ({ json: json(c) + 1, wire: (json(c) + 1) * ratio }));
   });
   const bodyBytes = batches.reduce((s, b) => s + b.wireBytes, 0);

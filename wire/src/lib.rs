@@ -199,7 +199,7 @@ impl EventData {
 /// Where and why `value` fails to parse as an [`Event`]: the field's path inside the event
 /// and serde's reason. Needed because an event is a flattened, tagged type, and serde reports
 /// errors in those without the field's name. `None` if the event is valid.
-pub fn explain_event_error(value: &Value) -> Option<(String, String)> {
+fn explain_event_error(value: &Value) -> Option<(String, String)> {
     fn check<'a, T: Deserialize<'a>>(v: &'a Value) -> Result<(), (String, String)> {
         serde_path_to_error::deserialize::<_, T>(v)
             .map(|_| ())
