@@ -30,19 +30,18 @@ const EVENTS = 50;
 const PROFILE_SECONDS = 5;
 const TICKS = 100; // USER_HZ: /proc reports CPU time in ticks of 10 ms
 
+/** A 50-event batch as the tracker sends it (wire v2): a pageview and 49 clicks. */
 function body() {
   const now = Date.now();
-  const events = [{ id: randomUUID(), k: "pageview", ts: now - 60_000, url: "/product", title: "Mug" }];
+  const t0 = now - 60_000;
+  const events = [[0, 0, "p", "Mug", ""]];
   for (let i = 1; i < EVENTS; i++) {
-    events.push({
-      id: randomUUID(), k: "click", ts: now - 60_000 + i * 900, url: "/product", x: 0.31,
-      y: 1200 + i, yr: 0.42, sel: "main>button#add", ex: 0.5, ey: 0.25, tag: "button",
-      txt: "Add to cart", href: null, rage: false, dead: false,
-    });
+    // x‱, y px, yr‱, ex‱, ey‱, selector (naming the tag), text, flags
+    events.push([i * 900, 0, "c", 3100, 1200 + i, 4200, 5000, 2500, "main>button#add", "Add to cart", 0]);
   }
   return JSON.stringify({
-    v: 1, site: "bench", batch: randomUUID(), sent: now, vid: randomUUID(), sid: randomUUID(),
-    ctx: { vw: 1280, vh: 720, dpr: 1, lang: "en" }, events,
+    v: 2, site: "bench", batch: randomUUID(), sent: now, vid: randomUUID(), sid: randomUUID(),
+    ctx: { vw: 1280, vh: 720, dpr: 1, lang: "en" }, t0, urls: ["/product"], events,
   });
 }
 
@@ -178,7 +177,7 @@ function summarise(results, profiles) {
   const isolate = (k) => profiles[k].busyMsPerRequest - profiles.empty.busyMsPerRequest;
   const markdown = [
     `${ROUNDS} alternating rounds of ${SECONDS} s per Worker, 20 connections, one 50-event batch ` +
-      "per request (a pageview and 49 clicks, fresh ids each); medians. Isolate busy time: V8's " +
+      "per request (a pageview and 49 clicks in wire v2, as the tracker sends them, fresh ids each); medians. Isolate busy time: V8's " +
       `sampling profiler (200 µs) on the Worker's isolate during one more ${PROFILE_SECONDS} s round ` +
       "each: the wall time of the samples in its JavaScript, wasm and garbage collection ÷ " +
       "requests (`(program)`, where workerd's waits for I/O land, is left out) — its CPU time plus " +

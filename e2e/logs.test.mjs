@@ -100,12 +100,17 @@ test("a burst of 1,000 identical errors is one incident with count 1,000 and one
 test("the collector's own requests are logged like a backend's", async () => {
   await fetch(`${run.collector.url}/product`);
   await fetch(`${run.collector.url}/v1/nothing`);
+  // An accepted batch carries its request's record in its own queue message.
+  assert.equal((await post(run.collector.url, batch([pageview({ url: "/logged" })]))).status, 202);
   const records = await waitFor("the collector's access log in S3", async () => {
     const all = [];
     for (const k of await s3Keys(run.emulator, "logs/service=collector/")) {
       all.push(...(await s3Text(run.emulator, k)).trim().split("\n").map((l) => JSON.parse(l)));
     }
-    const seen = all.some((r) => r.http.path === "/product") && all.some((r) => r.http.status === 404);
+    const seen =
+      all.some((r) => r.http.path === "/product") &&
+      all.some((r) => r.http.status === 404) &&
+      all.some((r) => r.http.path === "/v1/events" && r.http.status === 202);
     return seen && all;
   });
   const page = records.find((r) => r.http.path === "/product");
@@ -114,6 +119,9 @@ test("the collector's own requests are logged like a backend's", async () => {
   assert.equal(page.http.status, 200);
   assert.ok(page.http.duration_ms >= 0);
   assert.equal(records.find((r) => r.http.status === 404).level, "WARN");
+  const accepted = records.find((r) => r.http.path === "/v1/events" && r.http.status === 202);
+  assert.equal(accepted.http.method, "POST");
+  assert.equal(accepted.message, "POST /v1/events 202");
 });
 
 test("a browser session and the server logs that carry its id are read together", async () => {

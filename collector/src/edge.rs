@@ -66,7 +66,7 @@ fn config(env: &Env) -> Result<Rc<Config>> {
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let started = clock::now_ms();
     let (method, path) = (req.method(), req.path());
-    let resp = match route(req, &env, &ctx).await {
+    let resp = match route(req, &env, &ctx, started).await {
         Ok(resp) => resp,
         Err(e) => {
             if e.status() >= 500 {
@@ -75,7 +75,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             json(e.status(), &e.to_json())?
         }
     };
-    log_request(&env, &ctx, &method, &path, resp.status_code(), started);
+    // An accepted batch carries its own access-log record (see `events`).
+    let carried = method == Method::Post && path == "/v1/events" && resp.status_code() == 202;
+    if !carried {
+        log_request(&env, &ctx, &method, &path, resp.status_code(), started);
+    }
     if path.starts_with("/v1/") || path == "/status" {
         cors(resp)
     } else {
@@ -89,16 +93,34 @@ fn log_request(env: &Env, ctx: &Context, method: &Method, path: &str, status: u1
     let Ok(config) = config(env) else {
         return;
     };
+    let Some(batch) = access_log(&config, method, path, status, started) else {
+        return;
+    };
+    let Ok(queue) = env.queue(QUEUE) else {
+        return;
+    };
+    ctx.wait_until(async move {
+        if let Ok(message) = serde_json::to_string(&Work::Logs(batch)) {
+            let _ = queue.send(message).await;
+        }
+    });
+}
+
+/// The access-log record of one request, as a log batch of its own, if `LOG_REQUESTS` wants it.
+fn access_log(
+    config: &Config,
+    method: &Method,
+    path: &str,
+    status: u16,
+    started: i64,
+) -> Option<LogBatch> {
     let wanted = match config.log_requests {
         LogRequests::All => true,
         LogRequests::Errors => status >= 400,
         LogRequests::Off => false,
     };
-    let Ok(queue) = env.queue(QUEUE) else {
-        return;
-    };
     if !wanted {
-        return;
+        return None;
     }
     let level = match status {
         500.. => Level::Error,
@@ -120,7 +142,7 @@ fn log_request(env: &Env, ctx: &Context, method: &Method, path: &str, status: u1
         }),
         attrs: Default::default(),
     };
-    let batch = LogBatch {
+    Some(LogBatch {
         // One record: its time and a random part name it, once; a redelivery keeps the name.
         id: format!(
             "req-{started}-{:08x}",
@@ -129,18 +151,13 @@ fn log_request(env: &Env, ctx: &Context, method: &Method, path: &str, status: u1
         received: started,
         service: "collector".into(),
         records: vec![record],
-    };
-    ctx.wait_until(async move {
-        if let Ok(message) = serde_json::to_string(&Work::Logs(batch)) {
-            let _ = queue.send(message).await;
-        }
-    });
+    })
 }
 
-async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+async fn route(req: Request, env: &Env, ctx: &Context, started: i64) -> Result<Response> {
     let path = req.path();
     match (req.method(), path.as_str()) {
-        (Method::Post, "/v1/events") => events(req, env, ctx).await,
+        (Method::Post, "/v1/events") => events(req, env, ctx, started).await,
         (Method::Post, "/v1/logs") => logs(req, env, ctx).await,
         (Method::Options, p) if p.starts_with("/v1/") => Ok(Response::empty()?.with_status(204)),
         (Method::Get, "/v1/count" | "/v1/stats" | "/v1/incidents" | "/v1/live" | "/v1/session") => {
@@ -242,7 +259,9 @@ async fn hand_over(env: &Env, ctx: &Context, config: &Config, work: Vec<Work>) -
 }
 
 /// `POST /v1/events`: limit, validate the whole batch, enrich, hand it to the queue, answer 202.
-async fn events(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+/// The batch carries the request's access-log record (status 202, timed up to the hand-over),
+/// so an accepted batch costs one queue message, not two.
+async fn events(mut req: Request, env: &Env, ctx: &Context, started: i64) -> Result<Response> {
     let config = config(env)?;
     let headers = req.headers();
     let ip = headers.get("cf-connecting-ip")?;
@@ -284,6 +303,7 @@ async fn events(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> 
         envelope.received,
     );
     let accepted = envelope.batch.events.len();
+    envelope.access = access_log(&config, &Method::Post, "/v1/events", 202, started);
     hand_over(env, ctx, &config, vec![Work::Events(Box::new(envelope))]).await?;
     Ok(json(202, &json!({ "accepted": accepted }).to_string())?)
 }

@@ -3,11 +3,13 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use wire::{Batch, EventData};
 
 use crate::enrich::Client;
 use crate::error::{Error, Result};
+use crate::logs::LogBatch;
 
 /// Largest accepted body: what a browser may send in one keepalive request.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -30,14 +32,63 @@ pub const MAX_AHEAD_MS: i64 = 60 * 1000;
 
 /// A validated batch with what the collector knows about its arrival: the unit handed to the
 /// queue and written by the consumer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// It is queued with the batch as the client sent it (`body`, v1 or v2), not re-encoded: the
+/// edge spends nothing on encoding, and the message stays within the queue's 128 KB limit,
+/// which a full v2 body read out as v1 can pass. The consumer reads the body again with the
+/// same [`wire::parse`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "Queued<Box<RawValue>>")]
 pub struct Envelope {
     /// Server clock (ms since the Unix epoch) when the batch arrived.
     pub received: i64,
     /// Who sent it, as far as the collector keeps it (never the raw IP).
-    #[serde(default)]
     pub client: Client,
     pub batch: Batch,
+    /// `batch` as received (inflated), for the queue.
+    pub body: Box<RawValue>,
+    /// The access-log record of the request that brought the batch (`LOG_REQUESTS`), written
+    /// with it: one queue message per accepted batch, not two.
+    pub access: Option<LogBatch>,
+}
+
+/// An envelope as queued: `batch` holds the body (earlier messages: a v1 batch, still read).
+#[derive(Serialize, Deserialize)]
+struct Queued<B> {
+    received: i64,
+    #[serde(default)]
+    client: Client,
+    batch: B,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access: Option<LogBatch>,
+}
+
+impl TryFrom<Queued<Box<RawValue>>> for Envelope {
+    type Error = String;
+
+    fn try_from(q: Queued<Box<RawValue>>) -> std::result::Result<Self, String> {
+        let batch = wire::parse(q.batch.get().as_bytes())
+            .map_err(|e| format!("batch: {}: {}", e.field, e.reason))?;
+        Ok(Envelope {
+            received: q.received,
+            client: q.client,
+            batch,
+            body: q.batch,
+            access: q.access,
+        })
+    }
+}
+
+impl Serialize for Envelope {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        Queued {
+            received: self.received,
+            client: self.client.clone(),
+            batch: &self.body,
+            access: self.access.clone(),
+        }
+        .serialize(s)
+    }
 }
 
 impl Envelope {
@@ -86,10 +137,19 @@ pub fn parse(body: &[u8], received: i64) -> Result<Envelope> {
         return Err(Error::TooLarge { limit: MAX_BODY });
     }
     let batch = wire::parse(body).map_err(|e| Error::invalid(e.field, e.reason))?;
+    // Valid JSON, as it just parsed; `from_string` checks it once more (a fast pass that
+    // allocates nothing) and refuses surrounding whitespace, hence the trim.
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Error::invalid("body", "must be UTF-8"))?
+        .trim_matches([' ', '\t', '\n', '\r']);
+    let body = RawValue::from_string(text.to_owned())
+        .map_err(|e| Error::invalid("body", e.to_string()))?;
     let envelope = Envelope {
         received,
         client: Client::default(),
         batch,
+        body,
+        access: None,
     };
     validate(&envelope)?;
     Ok(envelope)
@@ -314,6 +374,65 @@ mod tests {
     }
 
     #[test]
+    fn an_envelope_is_queued_with_the_body_as_sent() {
+        let sent =
+            "\n {\"v\":2,\"site\":\"demo\",\"batch\":\"b\",\"sent\":1763791200000,\"vid\":\"v\",\
+                    \"sid\":\"s\",\"t0\":1763791199000,\"urls\":[\"/\"],\
+                    \"events\":[[0,0,\"p\",\"Home\",\"\"]]}\r\n";
+        let mut env = parse(sent.as_bytes(), NOW).unwrap();
+        env.client.country = Some("DE".into());
+        let queued = serde_json::to_string(&env).unwrap();
+        assert_eq!(
+            queued,
+            format!(
+                r#"{{"received":{NOW},"client":{},"batch":{}}}"#,
+                serde_json::to_string(&env.client).unwrap(),
+                sent.trim()
+            )
+        );
+        let back: Envelope = serde_json::from_str(&queued).unwrap();
+        assert_eq!((&back.batch, &back.client), (&env.batch, &env.client));
+        assert_eq!(back.batch.events[0].id, "b-0");
+
+        // A message queued before (its batch already read out as v1) is still read.
+        let old = json!({"received": NOW, "batch": batch()}).to_string();
+        let back: Envelope = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.batch, parse_value(&batch()).unwrap().batch);
+        // A message whose batch does not read is an error, not a batch with less in it.
+        let broken = json!({"received": NOW, "batch": {"v": 2, "site": "demo"}}).to_string();
+        let err = serde_json::from_str::<Envelope>(&broken).unwrap_err();
+        assert!(err.to_string().starts_with("batch: "), "{err}");
+    }
+
+    #[test]
+    fn the_largest_batch_fits_one_queue_message() {
+        // 500 clicks with text and a link, in a batch with a tracker's 22-character id: near
+        // the 64 KB request limit. Read out as v1, each click gains its field names and id.
+        let row = format!(
+            r#"[900,0,"c",3100,1200,4200,5000,2500,"main>div.card:nth-of-type(3)>a","{}",1,"","https://shop.example/p"]"#,
+            "t".repeat(24)
+        );
+        let body = format!(
+            r#"{{"v":2,"site":"demo","batch":"{}","sent":{NOW},"vid":"v","sid":"s","t0":{NOW},"urls":["/"],"events":[{}]}}"#,
+            "b".repeat(22),
+            vec![row; MAX_EVENTS].join(",")
+        );
+        assert!(
+            body.len() > 60 * 1024 && body.len() < MAX_BODY,
+            "{}",
+            body.len()
+        );
+        let env = parse(body.as_bytes(), NOW).unwrap();
+        let as_v1 = serde_json::to_vec(&env.batch).unwrap().len();
+        assert!(
+            as_v1 > 128 * 1024,
+            "read out as v1 it would not fit: {as_v1}"
+        );
+        let queued = serde_json::to_vec(&env).unwrap().len();
+        assert!(queued < 128 * 1024, "{queued}");
+    }
+
+    #[test]
     fn names_the_field_of_a_type_error() {
         rejects(|v| v["events"][1]["x"] = json!("left"), "events[1].x");
         rejects(|v| v["sent"] = json!("yesterday"), "sent");
@@ -359,7 +478,11 @@ mod tests {
         v1["batch"] = json!("b-2");
         v1["events"][0]["id"] = json!("b-2-0");
         v1["events"][1]["id"] = json!("b-2-1");
-        assert_eq!(env, parse_value(&v1).unwrap(), "the same batch as v1");
+        assert_eq!(
+            env.batch,
+            parse_value(&v1).unwrap().batch,
+            "the same batch as v1"
+        );
         let field = |v: Value| match parse_value(&v) {
             Err(Error::Invalid { field, .. }) => field,
             other => panic!("{other:?}"),

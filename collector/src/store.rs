@@ -10,7 +10,9 @@
 //! 5. alerts → SNS, each guarded by its alert marker (one per incident and window).
 //!
 //! A log batch ([`Stores::write_logs`]): NDJSON → S3, records with a session id → DynamoDB,
-//! incident counts guarded by the batch's marker, alerts as above.
+//! incident counts guarded by the batch's marker, alerts as above. A tracker batch may carry
+//! the access-log record of the request that brought it: written after the batch, as a log
+//! batch.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +31,7 @@ use crate::records;
 use crate::surge;
 
 /// One queue message: a tracker batch or a part of a log batch, as JSON text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Work {
     Events(Box<Envelope>),
@@ -85,7 +87,13 @@ impl Stores {
 
     pub async fn run(&self, work: &Work) -> Result<Written> {
         match work {
-            Work::Events(env) => self.write(env).await,
+            Work::Events(env) => {
+                let written = self.write(env).await?;
+                if let Some(access) = &env.access {
+                    self.write_logs(access).await?;
+                }
+                Ok(written)
+            }
             Work::Logs(batch) => self.write_logs(batch).await,
         }
     }
@@ -323,5 +331,28 @@ mod tests {
         let work: Work = serde_json::from_str(text).unwrap();
         assert!(matches!(work, Work::Logs(ref b) if b.id == "x-0"));
         assert_eq!(serde_json::to_string(&work).unwrap(), text);
+    }
+
+    #[test]
+    fn a_batch_carries_its_access_log_only_when_it_has_one() {
+        let body =
+            br#"{"v":2,"site":"s","batch":"b","sent":1,"t0":1,"urls":["/"],"vid":"v","sid":"x",
+                      "events":[[0,0,"p","Home",""]]}"#;
+        let mut env = crate::ingest::parse(body, 1).unwrap();
+        let plain = serde_json::to_string(&Work::Events(Box::new(env.clone()))).unwrap();
+        assert!(!plain.contains("access"), "{plain}");
+        env.access = Some(LogBatch {
+            id: "req-1-0".into(),
+            received: 1,
+            service: "collector".into(),
+            records: vec![],
+        });
+        let text = serde_json::to_string(&Work::Events(Box::new(env.clone()))).unwrap();
+        let Work::Events(back) = serde_json::from_str(&text).unwrap() else {
+            panic!("{text}")
+        };
+        assert_eq!(back.access, env.access);
+        let back: Work = serde_json::from_str(&plain).unwrap();
+        assert!(matches!(back, Work::Events(e) if e.access.is_none()));
     }
 }
