@@ -283,12 +283,9 @@ async fn events(mut req: Request, env: &Env, ctx: &Context, started: i64) -> Res
     let user_agent = headers.get("user-agent")?.unwrap_or_default();
     let country = req.cf().and_then(|cf| cf.country());
 
-    let encoding = req
-        .url()?
-        .query_pairs()
-        .find(|(k, _)| k == "z")
-        .map(|(_, v)| v.into_owned());
-    let body = ingest::decode(req.bytes().await?, encoding.as_deref())?;
+    let url = req.inner().url();
+    let encoding = ingest::encoding_param(&url);
+    let body = ingest::decode(req.bytes().await?, encoding)?;
     let mut envelope = ingest::parse(&body, clock::now_ms())?;
     config.allows(&envelope.batch.site, origin.as_deref())?;
     limit(env, SITE_LIMIT, &envelope.batch.site).await?;

@@ -111,6 +111,14 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<()> {
     }
 }
 
+/// The `z` query parameter of a request URL (`/v1/events?z=deflate`), read from the URL's
+/// text: parsing the whole URL cost more than this check on every batch.
+pub fn encoding_param(url: &str) -> Option<&str> {
+    let url = url.split('#').next().unwrap_or_default();
+    let (_, query) = url.split_once('?')?;
+    query.split('&').find_map(|pair| pair.strip_prefix("z="))
+}
+
 /// How a batch body is encoded, from the request's `z` query parameter: the tracker compresses
 /// what it sends by `fetch` with the browser's `CompressionStream("deflate")` (zlib format)
 /// and says so in the URL, since a `Content-Encoding` header would cost a CORS preflight.
@@ -191,8 +199,8 @@ fn validate(env: &Envelope) -> Result<()> {
     let skew = env.skew();
     let mut seen = HashSet::with_capacity(b.events.len());
     for (i, e) in b.events.iter().enumerate() {
-        let at = |name: &str| format!("events[{i}].{name}");
-        id(&at("id"), &e.id)?;
+        let at = |name| At(i, name);
+        id(at("id"), &e.id)?;
         if !seen.insert(e.id.as_str()) {
             return Err(Error::invalid(at("id"), "duplicate event id in batch"));
         }
@@ -203,29 +211,29 @@ fn validate(env: &Envelope) -> Result<()> {
         if corrected > env.received + MAX_AHEAD_MS {
             return Err(Error::invalid(at("ts"), "in the future"));
         }
-        text(&at("url"), &e.url)?;
+        text(at("url"), &e.url)?;
         if !e.url.starts_with('/') {
             return Err(Error::invalid(at("url"), "must be a path starting with /"));
         }
         match &e.data {
             EventData::Pageview(p) => {
-                text(&at("title"), &p.title)?;
-                text(&at("ref"), &p.referrer)?;
+                text(at("title"), &p.title)?;
+                text(at("ref"), &p.referrer)?;
             }
             EventData::Click(c) => {
                 for (name, v) in [("x", c.x), ("yr", c.yr), ("ex", c.ex), ("ey", c.ey)] {
-                    share(&at(name), v)?;
+                    share(at(name), v)?;
                 }
                 if !(c.y.is_finite() && (0.0..=10_000_000.0).contains(&c.y)) {
                     return Err(Error::invalid(at("y"), "must be a document offset in px"));
                 }
-                text(&at("sel"), &c.sel)?;
-                text(&at("tag"), &c.tag)?;
-                text(&at("txt"), &c.txt)?;
-                text(&at("href"), c.href.as_deref().unwrap_or_default())?;
+                text(at("sel"), &c.sel)?;
+                text(at("tag"), &c.tag)?;
+                text(at("txt"), &c.txt)?;
+                text(at("href"), c.href.as_deref().unwrap_or_default())?;
             }
             EventData::Scroll(s) => {
-                share(&at("max"), s.max)?;
+                share(at("max"), s.max)?;
                 if let Some(m) = s.marks.iter().find(|m| !wire::SCROLL_MARKS.contains(m)) {
                     return Err(Error::invalid(
                         at("marks"),
@@ -251,19 +259,33 @@ fn validate(env: &Envelope) -> Result<()> {
                         format!("must be 1 to {MAX_PROP_NAME} bytes"),
                     ));
                 }
-                props(&at("props"), &c.props)?;
+                props(at("props"), &c.props)?;
             }
             EventData::Error(e) => {
-                text(&at("msg"), &e.msg)?;
-                text(&at("src"), &e.src)?;
+                text(at("msg"), &e.msg)?;
+                text(at("src"), &e.src)?;
             }
         }
     }
     Ok(())
 }
 
+/// The path of an event's field, `events[i].name`, written out only when an error names it:
+/// a batch has hundreds of fields, and valid ones are the rule.
+#[derive(Clone, Copy)]
+struct At<'a>(usize, &'a str);
+
+impl From<At<'_>> for String {
+    fn from(At(i, name): At) -> String {
+        format!("events[{i}].{name}")
+    }
+}
+
 /// Custom-event properties: a flat object of short strings, finite numbers and booleans.
-fn props(field: &str, props: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+fn props(
+    field: impl Into<String> + Copy,
+    props: &serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
     use serde_json::Value;
     if props.len() > MAX_PROPS {
         return Err(Error::invalid(
@@ -272,30 +294,33 @@ fn props(field: &str, props: &serde_json::Map<String, serde_json::Value>) -> Res
         ));
     }
     for (name, value) in props {
-        let here = format!("{field}.{name}");
+        let here = || format!("{}.{name}", field.into());
         if name.is_empty() || name.len() > MAX_PROP_NAME {
             return Err(Error::invalid(
-                here,
+                here(),
                 format!("property names must be 1 to {MAX_PROP_NAME} bytes"),
             ));
         }
         match value {
             Value::String(s) if s.len() > MAX_PROP_VALUE => {
                 return Err(Error::invalid(
-                    here,
+                    here(),
                     format!("longer than {MAX_PROP_VALUE} bytes"),
                 ))
             }
             Value::String(_) | Value::Bool(_) | Value::Number(_) | Value::Null => {}
             Value::Array(_) | Value::Object(_) => {
-                return Err(Error::invalid(here, "must be a string, number or boolean"))
+                return Err(Error::invalid(
+                    here(),
+                    "must be a string, number or boolean",
+                ))
             }
         }
     }
     Ok(())
 }
 
-fn id(field: &str, value: &str) -> Result<()> {
+fn id(field: impl Into<String>, value: &str) -> Result<()> {
     if value.is_empty() || value.len() > MAX_ID {
         return Err(Error::invalid(
             field,
@@ -314,7 +339,7 @@ fn id(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn text(field: &str, value: &str) -> Result<()> {
+fn text(field: impl Into<String>, value: &str) -> Result<()> {
     if value.len() > MAX_TEXT {
         return Err(Error::invalid(
             field,
@@ -324,7 +349,7 @@ fn text(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn share(field: &str, value: f64) -> Result<()> {
+fn share(field: impl Into<String>, value: f64) -> Result<()> {
     if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
         return Err(Error::invalid(field, "must be a share between 0 and 1"));
     }
@@ -618,6 +643,17 @@ mod tests {
     fn oversized_body_is_413() {
         let body = vec![b' '; MAX_BODY + 1];
         assert_eq!(parse(&body, NOW).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn the_encoding_is_read_from_the_query() {
+        let z = |url| encoding_param(url);
+        assert_eq!(z("https://c.example/v1/events?z=deflate"), Some("deflate"));
+        assert_eq!(z("https://c.example/v1/events?a=1&z=br&b"), Some("br"));
+        assert_eq!(z("https://c.example/v1/events?z=#x"), Some(""));
+        assert_eq!(z("https://c.example/v1/events"), None);
+        assert_eq!(z("https://c.example/v1/events?zz=deflate&z"), None);
+        assert_eq!(z("https://c.example/v1/events#?z=deflate"), None);
     }
 
     #[test]

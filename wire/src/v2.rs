@@ -42,9 +42,25 @@ pub fn implied_tag(sel: &str) -> &str {
     &last[..end]
 }
 
-/// The id of event `index` of batch `batch`.
+/// The id of event `index` of batch `batch`. Written digit by digit: `format!`, once per
+/// event, stood out in the Worker's profile.
 pub fn event_id(batch: &str, index: usize) -> String {
-    format!("{batch}-{index}")
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = index;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(batch.len() + 1 + digits.len() - at);
+    id.push_str(batch);
+    id.push('-');
+    id.extend(digits[at..].iter().map(|&d| char::from(d)));
+    id
 }
 
 /// Reads the rows of a v2 batch as v1 events.
@@ -222,6 +238,13 @@ fn event(
 mod tests {
     use super::*;
     use crate::{parse, Batch};
+
+    #[test]
+    fn event_ids_are_the_batch_id_and_the_row() {
+        for i in [0, 7, 10, 499, 1_000_000, usize::MAX] {
+            assert_eq!(event_id("b1", i), format!("b1-{i}"));
+        }
+    }
 
     const SAMPLE: &str = r##"{"v":2,"site":"demo","batch":"b1","sent":1763791200000,"vid":"v1","sid":"s1",
       "ctx":{"vw":1280,"vh":720,"dpr":1,"lang":"en-US"},"t0":1763791190000,"urls":["/products/11","/"],
