@@ -55,6 +55,9 @@ try {
     process.stderr.write(`== ${title}\n`);
     const result = await run({ emulator, collector });
     out.push({ id, title, ...result, seconds: Math.round((Date.now() - started) / 1000) });
+    // Each section's figures, kept for later sections of this or a later run (the cost
+    // table prices CPU at the workerd section's measurement).
+    writeFileSync(path.join(root, `build/bench-${id}.json`), JSON.stringify(result.data ?? null));
     if (chosen.length) console.log(`\n## ${title}\n\n${result.markdown}\n`);
   }
 } finally {

@@ -202,8 +202,9 @@ function summarise(results, profiles) {
       "(`fetch`, headers, the native SHA-256 of each body). Both measures are upper bounds: " +
       "workerd's CPU per request counts all its threads — HTTP, the local queue, the runtime —, " +
       "and the isolate's busy time counts waits for a core and, where the consumer awaits AWS, " +
-      "waits the sampler attributes to the code that awaits (profiling a run against the slow " +
-      "emulator gave hundreds of ms per batch, so the cost table keeps the 1 ms goal, labelled).",
+      "waits the sampler attributes to the code that awaits (here AWS answers at once; against " +
+      "the slow emulator the same profile gave hundreds of ms per batch). The cost table prices " +
+      "CPU at the as-deployed figure, edge and consumer together.",
   ].join("\n");
   return { data: { results, profiles }, markdown };
 }
