@@ -70,10 +70,10 @@ pub(crate) fn events(
     urls: &[String],
     rows: &str,
 ) -> Result<Vec<Event>, Invalid> {
-    let rows: Vec<Value> = serde_json::from_str(rows)
+    let mut rows: Vec<Value> = serde_json::from_str(rows)
         .map_err(|_| Invalid::new("events", "must be an array of event rows"))?;
     let mut out = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
+    for (i, row) in rows.iter_mut().enumerate() {
         let Value::Array(fields) = row else {
             return Err(Invalid::new(
                 format!("events[{i}]"),
@@ -85,10 +85,11 @@ pub(crate) fn events(
     Ok(out)
 }
 
-/// One row's fields, read by position and named in errors by their v1 names.
+/// One row's fields, read by position and named in errors by their v1 names. Strings are
+/// moved out, not copied: each field is read once.
 struct Row<'a> {
     index: usize,
-    fields: &'a [Value],
+    fields: &'a mut [Value],
 }
 
 impl Row<'_> {
@@ -129,15 +130,22 @@ impl Row<'_> {
         Ok(self.number(at, name)? / SHARE_SCALE)
     }
 
-    fn text(&self, at: usize, name: &str) -> Result<String, Invalid> {
-        match self.get(at, name)? {
-            Value::String(s) => Ok(s.clone()),
-            _ => Err(self.invalid(name, "must be a string")),
+    fn str(&self, at: usize, name: &str) -> Result<&str, Invalid> {
+        self.get(at, name)?
+            .as_str()
+            .ok_or_else(|| self.invalid(name, "must be a string"))
+    }
+
+    fn text(&mut self, at: usize, name: &str) -> Result<String, Invalid> {
+        match self.fields.get_mut(at) {
+            Some(Value::String(s)) => Ok(std::mem::take(s)),
+            Some(_) => Err(self.invalid(name, "must be a string")),
+            None => Err(self.invalid(name, "missing")),
         }
     }
 
     /// A trailing field that may be left out (or `null`).
-    fn optional_text(&self, at: usize, name: &str) -> Result<Option<String>, Invalid> {
+    fn optional_text(&mut self, at: usize, name: &str) -> Result<Option<String>, Invalid> {
         match self.fields.get(at) {
             None | Some(Value::Null) => Ok(None),
             Some(_) => self.text(at, name).map(Some),
@@ -150,9 +158,9 @@ fn event(
     t0: i64,
     urls: &[String],
     index: usize,
-    fields: &[Value],
+    fields: &mut [Value],
 ) -> Result<Event, Invalid> {
-    let row = Row { index, fields };
+    let mut row = Row { index, fields };
     let ts = t0
         .checked_add(row.int(0, "ts")?)
         .ok_or_else(|| row.invalid("ts", "out of range"))?;
@@ -161,8 +169,7 @@ fn event(
         .and_then(|u| urls.get(u))
         .ok_or_else(|| row.invalid("url", "must be an index into urls"))?
         .clone();
-    let kind = row.text(2, "k")?;
-    let data = match kind.as_str() {
+    let data = match row.str(2, "k")? {
         "p" => EventData::Pageview(Pageview {
             title: row.text(3, "title")?,
             referrer: row.text(4, "ref")?,
@@ -213,9 +220,10 @@ fn event(
         }),
         "t" => EventData::Custom(Custom {
             name: row.text(3, "name")?,
-            props: match row.get(4, "props")? {
-                Value::Object(props) => props.clone(),
-                _ => return Err(row.invalid("props", "must be an object")),
+            props: match row.fields.get_mut(4).map(Value::take) {
+                Some(Value::Object(props)) => props,
+                Some(_) => return Err(row.invalid("props", "must be an object")),
+                None => return Err(row.invalid("props", "missing")),
             },
         }),
         "e" => EventData::Error(ErrorEvent {
