@@ -38,7 +38,7 @@ pub const MAX_AHEAD_MS: i64 = 60 * 1000;
 /// which a full v2 body read out as v1 can pass. The consumer reads the body again with the
 /// same [`wire::parse`].
 #[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "Queued<Box<RawValue>>")]
+#[serde(try_from = "Queued<Box<RawValue>, Client, LogBatch>")]
 pub struct Envelope {
     /// Server clock (ms since the Unix epoch) when the batch arrived.
     pub received: i64,
@@ -53,20 +53,21 @@ pub struct Envelope {
 }
 
 /// An envelope as queued: `batch` holds the body (earlier messages: a v1 batch, still read).
+/// Owned when read, borrowed when written.
 #[derive(Serialize, Deserialize)]
-struct Queued<B> {
+struct Queued<B, C, A> {
     received: i64,
     #[serde(default)]
-    client: Client,
+    client: C,
     batch: B,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    access: Option<LogBatch>,
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    access: Option<A>,
 }
 
-impl TryFrom<Queued<Box<RawValue>>> for Envelope {
+impl TryFrom<Queued<Box<RawValue>, Client, LogBatch>> for Envelope {
     type Error = String;
 
-    fn try_from(q: Queued<Box<RawValue>>) -> std::result::Result<Self, String> {
+    fn try_from(q: Queued<Box<RawValue>, Client, LogBatch>) -> std::result::Result<Self, String> {
         let batch = wire::parse(q.batch.get().as_bytes())
             .map_err(|e| format!("batch: {}: {}", e.field, e.reason))?;
         Ok(Envelope {
@@ -83,9 +84,9 @@ impl Serialize for Envelope {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         Queued {
             received: self.received,
-            client: self.client.clone(),
-            batch: &self.body,
-            access: self.access.clone(),
+            client: &self.client,
+            batch: &*self.body,
+            access: self.access.as_ref(),
         }
         .serialize(s)
     }
@@ -647,7 +648,7 @@ mod tests {
 
     #[test]
     fn the_encoding_is_read_from_the_query() {
-        let z = |url| encoding_param(url);
+        let z = encoding_param;
         assert_eq!(z("https://c.example/v1/events?z=deflate"), Some("deflate"));
         assert_eq!(z("https://c.example/v1/events?a=1&z=br&b"), Some("br"));
         assert_eq!(z("https://c.example/v1/events?z=#x"), Some(""));
