@@ -3,9 +3,9 @@
 // numbers and short strings. wasm-bindgen imports this file (src/browser/mod.rs) and bundles
 // it into the glue. Nothing here may throw into the page: every listener runs inside `safe`.
 //
-// The page reaches the tracker through one function, `wake(what, arg)` (codes below, the
-// same in src/browser/mod.rs). What an event carries beyond one number (a click's target, an
-// error's message) waits in `nums`/`texts` for the wasm to read back.
+// The page reaches the tracker through one function, the wasm's export `wake(what, a, b)`
+// (codes below, the same in src/browser/mod.rs). What an event carries beyond two numbers (a
+// click's target, an error's message) waits in `nums`/`texts` for the wasm to read back.
 
 // (Read through globalThis: the package may be imported where there is no page, as in
 // server-side rendering; only `listen` and what it starts touch the page.)
@@ -29,10 +29,9 @@ const CLICK = 0,
   NAVIGATE = 9,
   MUTATED = 10,
   RESIZED = 11,
-  SENT = 12,
-  FRAME = 16, // (13–16 are timers, set by the wasm: flush, beat, dead click, frame)
-  ERROR = 17,
-  CUSTOM = 18;
+  SENT = 12, // (13–15 are timers, set by the wasm: flush, beat, dead click)
+  ERROR = 16,
+  CUSTOM = 17;
 
 function safe(f) {
   return function (e) {
@@ -142,9 +141,7 @@ export function take(kind, prefix) {
 // Effects.
 export function setTimer(what, seq, ms) {
   try {
-    const fire = safe(() => wake(what, seq));
-    if (what === FRAME) requestAnimationFrame(fire);
-    else setTimeout(fire, ms);
+    setTimeout(safe(() => wake(what, seq)), ms);
     return true;
   } catch (_) {
     return false;
@@ -271,8 +268,8 @@ export const stop = () => (off?.abort(), mutations?.disconnect());
 /** Installs the listeners. The rules come from the wasm: the masking and interactive
  * selectors and the most child elements a label may have (src/clicks.rs), the most steps up
  * the tree a selector needs (src/selector.rs). */
-export function listen(f, spa, prerendering, maskedRule, interactiveRule, children, steps) {
-  wake = f;
+export function listen(exports, spa, prerendering, maskedRule, interactiveRule, children, steps) {
+  wake = exports.wake;
   masked = maskedRule;
   interactive = interactiveRule;
   maxChildren = children;
@@ -294,7 +291,8 @@ export function listen(f, spa, prerendering, maskedRule, interactiveRule, childr
   on(d, "click", click, true);
   on(d, "submit", (e) => e.target instanceof Element && e.target.hasAttribute("data-spoor-event") && marked(e.target), true);
   for (const type of ["pointerdown", "keydown", "touchstart", "wheel"]) on(w, type, () => wake(INPUT, 0), true);
-  on(w, "scroll", () => wake(SCROLL, 0), true);
+  // Read where it happens: scroll events come at most once per frame (per scrolling box).
+  on(w, "scroll", () => wake(SCROLL, w.scrollY, w.innerHeight), true);
   on(d, "visibilitychange", () => wake(VISIBILITY, d.hidden ? 0 : 1));
   on(w, "focus", () => wake(FOCUS, 1));
   on(w, "blur", () => wake(FOCUS, 0));

@@ -33,8 +33,6 @@ pub enum Timer {
     Beat,
     /// A click's wait for an answer is over (its sequence number).
     Dead(u32),
-    /// The next animation frame: read the scroll position (at most once per frame).
-    Frame,
 }
 
 /// The page as the tracker sees it.
@@ -104,7 +102,6 @@ pub struct Tracker<E: Env> {
     retry_at: f64,
     flush_timer: bool,
     beat_timer: bool,
-    frame_pending: bool,
     /// The current page view: its URL (path and query), dwell and scroll.
     page: String,
     dwell: Dwell,
@@ -141,7 +138,6 @@ impl<E: Env> Tracker<E> {
             retry_at: 0.0,
             flush_timer: false,
             beat_timer: false,
-            frame_pending: false,
             page: String::new(),
             dwell,
             scroll: Scroll::default(),
@@ -304,14 +300,14 @@ impl<E: Env> Tracker<E> {
         self.dwell.input(now);
     }
 
-    /// The page scrolled: an input, an answer to a pending click, and a depth to read on the
-    /// next frame.
-    pub fn scrolled(&mut self) {
+    /// The page scrolled to `top` with a viewport `viewport` px high: an input, an answer to
+    /// a pending click, and a depth. (Browsers fire scroll events once per frame, at most, so
+    /// this is read at the rate a rAF would read it, with no timer and no call back.)
+    pub fn scrolled(&mut self, top: f64, viewport: f64) {
         self.input();
         self.answered = true;
-        if !self.frame_pending {
-            self.frame_pending = self.env.set_timer(Timer::Frame, 0);
-        }
+        self.scroll
+            .observe(top, viewport, self.height.max(viewport));
     }
 
     /// The document's height changed.
@@ -375,12 +371,6 @@ impl<E: Env> Tracker<E> {
                 if seq == self.click_seq {
                     self.settle_click();
                 }
-            }
-            Timer::Frame => {
-                self.frame_pending = false;
-                let (top, viewport) = self.env.scroll();
-                self.scroll
-                    .observe(top, viewport, self.height.max(viewport));
             }
         }
     }

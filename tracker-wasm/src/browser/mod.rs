@@ -35,7 +35,7 @@ use page::{num, text, Page, LOCAL};
 /// not tracking).
 const OPT_OUT_KEY: &str = "spoor.optout";
 
-/// What `wake(what, arg)` from `page.js` means (the same numbers there).
+/// What `wake(what, a, b)` from `page.js` means (the same numbers there).
 pub(crate) mod wake {
     pub const CLICK: u32 = 0;
     pub const INPUT: u32 = 1;
@@ -53,9 +53,8 @@ pub(crate) mod wake {
     pub const FLUSH: u32 = 13;
     pub const BEAT: u32 = 14;
     pub const DEAD: u32 = 15;
-    pub const FRAME: u32 = 16;
-    pub const ERROR: u32 = 17;
-    pub const CUSTOM: u32 = 18;
+    pub const ERROR: u32 = 16;
+    pub const CUSTOM: u32 = 17;
 }
 
 /// The one tracker of this page. wasm32 has one thread, so a static cell is enough.
@@ -133,9 +132,9 @@ pub fn start(base: &str) {
     let spa = config.spa;
     *TRACKER.0.borrow_mut() = Some(Tracker::new(env, config, header, offline));
     let prerendering = prerendering != 0.0;
-    let wake = Closure::<dyn FnMut(u32, f64)>::new(on_wake);
+    // The page calls the wasm's own `wake` export: no closure, nothing to keep alive.
     page::listen(
-        &wake,
+        wasm_bindgen::exports(),
         spa,
         prerendering,
         clicks::MASKED,
@@ -144,7 +143,6 @@ pub fn start(base: &str) {
         // Steps up to the root a selector may need: its parts, and `html`/`body` above them.
         selector::MAX_DEPTH + 2,
     );
-    wake.forget(); // lives as long as the page
     resume();
     if !prerendering {
         with(|t| t.navigate(false));
@@ -172,12 +170,15 @@ fn resume() {
     });
 }
 
-/// What the page's events mean to the tracker.
-fn on_wake(what: u32, arg: f64) {
+/// What the page's events mean to the tracker: `page.js` calls this for each, with the
+/// event's code and up to two numbers. (Exported for `page.js` alone; `js/api.js` does not
+/// re-export it.)
+#[wasm_bindgen(skip_typescript)]
+pub fn wake(what: u32, arg: f64, b: f64) {
     with(|t| match what {
         wake::CLICK => click(t),
         wake::INPUT => t.input(),
-        wake::SCROLL => t.scrolled(),
+        wake::SCROLL => t.scrolled(arg, b),
         wake::VISIBILITY => t.visibility(arg != 0.0),
         wake::FOCUS => t.focus(arg != 0.0),
         wake::LEAVE => t.leave(),
@@ -191,7 +192,6 @@ fn on_wake(what: u32, arg: f64) {
         wake::FLUSH => t.timer(Timer::Flush),
         wake::BEAT => t.timer(Timer::Beat),
         wake::DEAD => t.timer(Timer::Dead(arg as u32)),
-        wake::FRAME => t.timer(Timer::Frame),
         wake::ERROR => {
             let n = num();
             let (line, col) = (n.first().copied(), n.get(1).copied());

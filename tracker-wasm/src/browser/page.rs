@@ -45,7 +45,7 @@ extern "C" {
     /// Reads and removes one entry whose key starts with `prefix`.
     pub fn take(kind: u32, prefix: &str) -> Option<String>;
 
-    /// Calls `wake(what, seq)` after `ms` (on the next frame for `wake::FRAME`).
+    /// Calls `wake(what, seq)` after `ms`.
     #[wasm_bindgen(js_name = setTimer)]
     fn set_timer(what: u32, seq: u32, ms: i32) -> bool;
     fn watch(on: bool);
@@ -55,9 +55,9 @@ extern "C" {
     /// Removes the listeners and observers (the visitor opted out).
     pub fn stop();
 
-    /// Installs the listeners; the page calls `wake(what, arg)`.
+    /// Installs the listeners; the page calls the `wake` of the wasm's `exports`.
     pub fn listen(
-        wake: &Closure<dyn FnMut(u32, f64)>,
+        exports: JsValue,
         spa: bool,
         prerendering: bool,
         masked: &str,
@@ -134,7 +134,6 @@ impl Env for Page {
             Timer::Flush => (wake::FLUSH, 0),
             Timer::Beat => (wake::BEAT, 0),
             Timer::Dead(seq) => (wake::DEAD, seq),
-            Timer::Frame => (wake::FRAME, 0),
         };
         set_timer(what, seq, ms)
     }

@@ -405,7 +405,7 @@ fn a_late_timer_of_an_earlier_click_does_not_end_a_later_clicks_wait() {
 fn a_scroll_or_navigation_answers_a_click() {
     let mut t = started();
     click_at(&mut t, 100.0, 200.0, true);
-    t.scrolled();
+    t.scrolled(100.0, 720.0);
     fire(&mut t, |k| *k == Timer::Dead(1));
     assert!(!the_click(&t.drain()[0]).dead);
     click_at(&mut t, 100.0, 200.0, true);
@@ -426,21 +426,13 @@ fn three_quick_clicks_in_one_place_end_in_a_rage_click() {
 }
 
 #[test]
-fn scrolling_reads_the_position_once_per_frame_and_reports_depth_with_dwell() {
+fn scrolling_keeps_the_deepest_position_and_reports_it_with_dwell() {
     let mut t = started();
-    t.scrolled();
-    t.scrolled();
-    let frames = t
-        .env
-        .timers
-        .iter()
-        .filter(|(k, _)| *k == Timer::Frame)
-        .count();
-    assert_eq!(frames, 1, "one frame request for many scroll events");
-    t.env.scroll = (780.0, 720.0); // half of 3000 px seen
-    fire(&mut t, |k| *k == Timer::Frame);
+    let timers = t.env.timers.len();
+    t.scrolled(780.0, 720.0); // half of 3000 px seen
+    assert_eq!(t.env.timers.len(), timers, "no timer per scroll event");
     t.env.scroll = (0.0, 720.0); // back at the top: the maximum stays
-    t.scrolled();
+    t.scrolled(0.0, 720.0);
     t.env.now = 60_000.0;
     fire(&mut t, |k| *k == Timer::Beat);
     assert!(
