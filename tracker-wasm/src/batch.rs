@@ -116,11 +116,12 @@ fn head(header: &Header, id: &str, dropped: u32, t0: i64, urls: &[&str]) -> Stri
         j.str(url);
     }
     j.end_array().end_object();
-    let mut out = j.finish();
-    // The members only: `{…}` without its braces.
-    out.pop();
-    out.remove(0);
-    out
+    let out = j.finish();
+    // The members only: `{…}` without its braces. (`get`, where `remove` or indexing would
+    // bring panic paths, and their messages, into the page's download.)
+    out.get(1..out.len() - 1)
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 /// An event waiting for a batch: its row is finished when sealed, relative to the batch's
@@ -221,13 +222,13 @@ impl Outbox {
                 if count == self.limits.max_events || (count > 0 && !fits) {
                     break;
                 }
-                let mut u = 0;
-                while u < urls.len() && urls[u] != event.url {
-                    u += 1;
-                }
-                if u == urls.len() {
-                    urls.push(&event.url);
-                }
+                let u = match urls.iter().position(|url| *url == event.url) {
+                    Some(u) => u,
+                    None => {
+                        urls.push(&event.url);
+                        urls.len() - 1
+                    }
+                };
                 if count > 0 {
                     events.push(',');
                 }
@@ -268,14 +269,22 @@ impl Outbox {
         while self.held() > self.limits.max_held {
             // Prefer losing a whole old batch (already late) over the newest events.
             // (At most a thousand events are held: shifting a Vec costs less code than a deque.)
-            if !self.sealed.is_empty() {
-                self.dropped += self.sealed.remove(0).count as u32;
+            if let Some(oldest) = self.sealed.first() {
+                self.dropped += oldest.count as u32;
+                drop_first(&mut self.sealed);
             } else if !self.queued.is_empty() {
-                self.queued.remove(0);
+                drop_first(&mut self.queued);
                 self.dropped += 1;
             }
         }
     }
+}
+
+/// Removes the first item. (`retain` rather than `remove(0)`, which would bring a panic path
+/// and its message into the page's download.)
+fn drop_first<T>(items: &mut Vec<T>) {
+    let mut first = true;
+    items.retain(|_| !core::mem::take(&mut first));
 }
 
 /// Delay before retry number `attempt` (1-based): exponential from 1 s, capped at 5 minutes,

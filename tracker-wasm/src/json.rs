@@ -165,9 +165,10 @@ pub(crate) fn push_int(out: &mut String, value: i64) {
 pub(crate) fn push_uint(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    loop {
+    // (A u64 has at most 20 digits: `get_mut` never misses, and brings no panic path.)
+    while let Some(d) = i.checked_sub(1).and_then(|j| digits.get_mut(j)) {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        *d = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
@@ -179,8 +180,8 @@ pub(crate) fn push_uint(out: &mut String, mut n: u64) {
 }
 
 fn fixed(out: &mut String, value: f64, decimals: u32) {
-    let scale = 10u64.pow(decimals);
-    // Beyond 2^53 an f64 has no fraction left; clamping keeps the integer maths exact.
+    let scale = 10u64.pow(decimals).max(1); // (never 0: no division-by-zero path)
+                                            // Beyond 2^53 an f64 has no fraction left; clamping keeps the integer maths exact.
     let limit = 9_007_199_254_740_992.0 / scale as f64;
     if !value.is_finite() || value.abs() >= limit {
         let v = if value.is_finite() { value } else { 0.0 };

@@ -130,7 +130,11 @@ pub fn start(base: &str) {
         wd: webdriver != 0.0,
     };
     let spa = config.spa;
-    *TRACKER.0.borrow_mut() = Some(Tracker::new(env, config, header, offline));
+    let Ok(mut cell) = TRACKER.0.try_borrow_mut() else {
+        return;
+    };
+    *cell = Some(Tracker::new(env, config, header, offline));
+    drop(cell);
     let prerendering = prerendering != 0.0;
     // The page calls the wasm's own `wake` export: no closure, nothing to keep alive.
     page::listen(
@@ -228,7 +232,7 @@ fn click(t: &mut Tracker<Page>) {
         steps.push(Step {
             tag,
             id: text(at + 1).filter(|id| !id.is_empty()),
-            nth_of_type: pair[0] as u32,
+            nth_of_type: pair.first().copied().unwrap_or(0.0) as u32,
             has_same_tag_siblings: pair.get(1) == Some(&1.0),
         });
     }
@@ -261,7 +265,7 @@ fn props(n: &[f64]) -> Vec<(String, Prop)> {
     for (i, pair) in n.chunks(2).enumerate() {
         let at = 1 + 2 * i as u32;
         let value = pair.get(1).copied().unwrap_or(0.0);
-        let prop = match pair[0] as u32 {
+        let prop = match pair.first().copied().unwrap_or(0.0) as u32 {
             0 => Prop::Str(text(at + 1).unwrap_or_default()),
             1 => Prop::Num(value),
             2 => Prop::Bool(value != 0.0),
