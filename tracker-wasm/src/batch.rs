@@ -119,7 +119,7 @@ fn head(header: &Header, id: &str, dropped: u32, t0: i64, urls: &[&str]) -> Stri
     let out = j.finish();
     // The members only: `{…}` without its braces. (`get`, where `remove` or indexing would
     // bring panic paths, and their messages, into the page's download.)
-    out.get(1..out.len() - 1)
+    out.get(1..out.len().saturating_sub(1))
         .map(String::from)
         .unwrap_or_default()
 }

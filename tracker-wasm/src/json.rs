@@ -180,8 +180,10 @@ pub(crate) fn push_uint(out: &mut String, mut n: u64) {
 }
 
 fn fixed(out: &mut String, value: f64, decimals: u32) {
-    let scale = 10u64.pow(decimals).max(1); // (never 0: no division-by-zero path)
-                                            // Beyond 2^53 an f64 has no fraction left; clamping keeps the integer maths exact.
+    // (`max(1)`: never 0 anyway, but the compiler cannot tell, and would link a
+    // division-by-zero panic path into the page's download.)
+    let scale = 10u64.pow(decimals).max(1);
+    // Beyond 2^53 an f64 has no fraction left; clamping keeps the integer maths exact.
     let limit = 9_007_199_254_740_992.0 / scale as f64;
     if !value.is_finite() || value.abs() >= limit {
         let v = if value.is_finite() { value } else { 0.0 };

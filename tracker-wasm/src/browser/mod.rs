@@ -178,24 +178,24 @@ fn resume() {
 /// event's code and up to two numbers. (Exported for `page.js` alone; `js/api.js` does not
 /// re-export it.)
 #[wasm_bindgen(skip_typescript)]
-pub fn wake(what: u32, arg: f64, b: f64) {
+pub fn wake(what: u32, a: f64, b: f64) {
     with(|t| match what {
         wake::CLICK => click(t),
         wake::INPUT => t.input(),
-        wake::SCROLL => t.scrolled(arg, b),
-        wake::VISIBILITY => t.visibility(arg != 0.0),
-        wake::FOCUS => t.focus(arg != 0.0),
+        wake::SCROLL => t.scrolled(a, b),
+        wake::VISIBILITY => t.visibility(a != 0.0),
+        wake::FOCUS => t.focus(a != 0.0),
         wake::LEAVE => t.leave(),
         wake::THAWED => t.thawed(),
         wake::SHOWN => t.navigate(true),
         wake::ONLINE => t.online(),
         wake::NAVIGATE => t.navigate(false),
         wake::MUTATED => t.mutated(),
-        wake::RESIZED => t.resized(arg),
-        wake::SENT => t.sent(arg as u16),
+        wake::RESIZED => t.resized(a),
+        wake::SENT => t.sent(a as u16),
         wake::FLUSH => t.timer(Timer::Flush),
         wake::BEAT => t.timer(Timer::Beat),
-        wake::DEAD => t.timer(Timer::Dead(arg as u32)),
+        wake::DEAD => t.timer(Timer::Dead(a as u32)),
         wake::ERROR => {
             let n = num();
             let (line, col) = (n.first().copied(), n.get(1).copied());

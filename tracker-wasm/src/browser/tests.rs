@@ -213,6 +213,18 @@ async fn a_click_nothing_answers_is_dead_and_one_that_changes_the_page_is_not() 
     assert_eq!(dead, [true, false]);
 }
 
+/// The next event of `kind` at the window (listened for from now on).
+fn next_event(kind: &str) -> wasm_bindgen_futures::JsFuture {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let once = web_sys::AddEventListenerOptions::new();
+        once.set_once(true);
+        window()
+            .add_event_listener_with_callback_and_add_event_listener_options(kind, &resolve, &once)
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise)
+}
+
 async fn sleep(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         window()
@@ -441,4 +453,43 @@ fn undelivered_batches_wait_in_the_offline_store() {
     drain();
     with(|t| t.send(true)); // nothing left: the entry goes
     assert_eq!(store.get_item(&key).unwrap(), None);
+}
+
+#[wasm_bindgen_test]
+async fn the_deepest_scroll_position_is_kept_when_the_page_scrolls_back() {
+    started();
+    // A view of its own (its marks are reported once each), on a page 5,000 px high.
+    let history = window().history().unwrap();
+    let original = window().location().pathname().unwrap();
+    history
+        .push_state_with_url(&JsValue::NULL, "", Some("/scrolled"))
+        .unwrap();
+    fixture("<div style=\"height: 5000px\"></div>");
+    drain();
+    // (The tracker's listener runs in the capture phase: before the test's own.)
+    let scrolled = next_event("scroll");
+    window().scroll_to_with_x_and_y(0.0, 5000.0);
+    scrolled.await.unwrap();
+    let scrolled = next_event("scroll");
+    window().scroll_to_with_x_and_y(0.0, 0.0);
+    scrolled.await.unwrap();
+    // Reported back at the top: what counts is where the visitor got to.
+    with(|t| t.report());
+    let scrolls: Vec<wire::Scroll> = drain()
+        .into_iter()
+        .filter_map(|e| match e.data {
+            wire::EventData::Scroll(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    fixture("");
+    history
+        .replace_state_with_url(&JsValue::NULL, "", Some(&original))
+        .unwrap();
+    drain();
+    assert_eq!(scrolls.len(), 1, "{scrolls:?}");
+    assert_eq!(
+        (scrolls[0].max, scrolls[0].marks.as_slice()),
+        (1.0, &[25, 50, 75, 90, 100][..])
+    );
 }
