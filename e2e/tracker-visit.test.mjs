@@ -174,10 +174,12 @@ test("opting out stops tracking at once and on later pages, and opting in resume
     window.dispatchEvent(new Event("online")); // send now
   });
   await delivered;
-  await page.evaluate(() => {
+  const after = await page.evaluate(() => {
     window.spoor.optOut();
     window.spoor.track("after_opt_out");
+    return window.spoor.sessionId();
   });
+  assert.equal(after, undefined, "no session once opted out");
   await page.click("#add");
   await setVisible(page, false); // would send whatever was recorded
   await page.reload();

@@ -2,8 +2,8 @@
 // exports, with the calls that take arbitrary page values checked here, so that only numbers
 // and strings cross into the wasm. "spoor-glue" and "spoor-page" are esbuild aliases for
 // wasm-bindgen's output and its copy of js/page.js (one module, which the glue imports too).
-import init, { initSync, sessionId, optOut, optIn, start as boot, identify as setUser } from "spoor-glue";
-import { script, track } from "spoor-page";
+import init, { initSync, optOut, optIn, start as boot, identify as setUser } from "spoor-glue";
+import { script, track, sessionId } from "spoor-page";
 
 export { init as default, initSync, sessionId, optOut, optIn, track };
 

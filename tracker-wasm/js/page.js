@@ -269,8 +269,14 @@ function click(e) {
 
 let masked, interactive, maxChildren, maxSteps, off;
 
+let sid;
+/** The session id, set by the wasm at start: page code forwards it to its backend, to join
+ * browser events with server logs. None before the start or after an opt-out. */
+export const session = (id) => (sid = id);
+export const sessionId = () => sid;
+
 /** The visitor opted out: the page's events stop reaching the tracker at all. */
-export const stop = () => (off?.abort(), mutations?.disconnect());
+export const stop = () => (off?.abort(), mutations?.disconnect(), (sid = undefined));
 
 /** Installs the listeners. The rules come from the wasm: the masking and interactive
  * selectors and the most child elements a label may have (src/clicks.rs), the most steps up

@@ -118,6 +118,9 @@ pub fn start(base: &str) {
         })
     };
     let (vid, sid) = (stored_id("spoor.vid"), stored_id("spoor.sid"));
+    // For page code to forward to its backend (`sessionId()`: joins browser events with
+    // server logs); `page.js` keeps it until an opt-out.
+    page::session(&sid);
     let header = Header {
         site: config.site.clone(),
         vid,
@@ -283,13 +286,6 @@ fn props(n: &[f64]) -> Vec<(String, Prop)> {
 #[wasm_bindgen]
 pub fn identify(user_id: Option<String>) {
     with(|t| t.identify(user_id));
-}
-
-/// This tab's session id, for page code to forward to its backend (joins browser events with
-/// server logs).
-#[wasm_bindgen(js_name = sessionId)]
-pub fn session_id() -> Option<String> {
-    with(|t| String::from(t.session_id()))
 }
 
 /// The visitor opts out: nothing more is recorded or sent, now or on later visits, and what

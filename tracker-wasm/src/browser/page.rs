@@ -52,6 +52,8 @@ extern "C" {
     fn post(endpoint: &str, body: &str) -> bool;
     fn beacon(endpoint: &str, body: &str) -> bool;
 
+    /// The session id, which `sessionId()` answers with until [`stop`].
+    pub fn session(id: &str);
     /// Removes the listeners and observers (the visitor opted out).
     pub fn stop();
 

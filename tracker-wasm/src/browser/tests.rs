@@ -117,7 +117,7 @@ fn selectors_walk_up_to_an_id() {
 #[wasm_bindgen_test]
 fn start_keeps_the_session_id_in_session_storage() {
     started();
-    let sid = session_id().unwrap();
+    let sid = with(|t| t.session_id().to_string()).unwrap();
     assert_eq!(sid.len(), 22);
     let stored = window()
         .session_storage()
@@ -445,7 +445,12 @@ fn undelivered_batches_wait_in_the_offline_store() {
         t.failures = 0;
     });
     let store = window().local_storage().unwrap().unwrap();
-    let key = [crate::mirror::KEY_PREFIX, "test.", &session_id().unwrap()].concat();
+    let key = [
+        crate::mirror::KEY_PREFIX,
+        "test.",
+        &with(|t| t.session_id().to_string()).unwrap(),
+    ]
+    .concat();
     let text = store.get_item(&key).unwrap().expect("an offline entry");
     let kept = crate::mirror::decode(&text);
     assert_eq!(kept.len(), 1);
