@@ -13,11 +13,13 @@ import { bundle } from "./bundle.mjs";
 import { bytes } from "./bytes.mjs";
 import { native } from "./native.mjs";
 import { page } from "./page.mjs";
+import { phases } from "./phases.mjs";
 import { workerd } from "./workerd.mjs";
 
 const SECTIONS = [
   ["bytes", "Tracker: bytes", bytes],
   ["page", "Tracker: page cost and wire", page],
+  ["phases", "Tracker: script time by phase", phases],
   ["native", "Collector: native throughput", native],
   ["workerd", "Collector: in workerd, against an empty Worker", workerd],
   ["bundle", "Collector: bundle and start-up", bundle],
@@ -87,15 +89,28 @@ if (!chosen.length) {
 } else {
   // A section rerun replaces its own text and says when it ran; the others stay as they were.
   let md = readFileSync(file, "utf8");
+  // A section new to the file goes after the one before it in SECTIONS.
+  const after = (id) => {
+    const earlier = SECTIONS.slice(0, SECTIONS.findIndex(([i]) => i === id)).reverse();
+    for (const [, title] of earlier) {
+      const at = md.indexOf(`## ${title}\n`);
+      if (at >= 0) {
+        const next = md.indexOf("\n## ", at + 1);
+        return next < 0 ? md.length : next + 1;
+      }
+    }
+    return md.length;
+  };
   for (const s of out) {
+    const text = section({ ...s, markdown: `_Rerun on its own: ${run} UTC._\n\n${s.markdown}` });
     const start = md.indexOf(`## ${s.title}\n`);
     if (start < 0) {
-      process.stderr.write(`BENCHMARKS.md has no section "${s.title}": run make bench\n`);
+      const at = after(s.id);
+      md = md.slice(0, at) + text + (at < md.length ? "\n" : "") + md.slice(at);
       continue;
     }
     const next = md.indexOf("\n## ", start + 1);
     const end = next < 0 ? md.length : next + 1;
-    const text = section({ ...s, markdown: `_Rerun on its own: ${run} UTC._\n\n${s.markdown}` });
     md = md.slice(0, start) + text + (next < 0 ? "" : "\n") + md.slice(end);
   }
   writeFileSync(file, md);
