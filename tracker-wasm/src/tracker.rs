@@ -200,7 +200,7 @@ impl<E: Env> Tracker<E> {
             return;
         }
         if !self.page.is_empty() {
-            self.answered = true; // a navigation answers a pending click
+            self.answer(); // a navigation answers a pending click
             self.report();
         }
         let (now, visible, focused) = (self.env.now(), self.env.visible(), self.env.focused());
@@ -246,7 +246,9 @@ impl<E: Env> Tracker<E> {
             if let Kind::Click(c) = &mut event.kind {
                 c.dead = candidate && !self.answered;
             }
-            self.env.watch(false);
+            if !self.answered {
+                self.env.watch(false);
+            }
             self.enqueue(&event);
         }
     }
@@ -291,6 +293,15 @@ impl<E: Env> Tracker<E> {
 
     /// The DOM changed: an answer to a pending click.
     pub fn mutated(&mut self) {
+        self.answer();
+    }
+
+    /// Something answered the pending click, if any: the rest of its wait needs no watching
+    /// (the page's own DOM work then pays for no more mutation records).
+    fn answer(&mut self) {
+        if self.pending_click.is_some() && !self.answered {
+            self.env.watch(false);
+        }
         self.answered = true;
     }
 
@@ -305,7 +316,7 @@ impl<E: Env> Tracker<E> {
     /// this is read at the rate a rAF would read it, with no timer and no call back.)
     pub fn scrolled(&mut self, top: f64, viewport: f64) {
         self.input();
-        self.answered = true;
+        self.answer();
         self.scroll
             .observe(top, viewport, self.height.max(viewport));
     }
@@ -336,7 +347,7 @@ impl<E: Env> Tracker<E> {
 
     /// The page is going away (or being frozen): report, and hand everything to the browser.
     pub fn leave(&mut self) {
-        self.answered = true;
+        self.answer();
         self.report();
         self.gone = true;
         self.send(true);

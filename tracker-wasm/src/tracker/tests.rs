@@ -378,6 +378,7 @@ fn a_click_nothing_answers_is_dead_unless_it_could_not_be_expected_to_do_anythin
     assert!(!t.env.watching);
     click_at(&mut t, 500.0, 900.0, true);
     t.mutated(); // the page answered
+    assert!(!t.env.watching, "answered: no more watching");
     fire(&mut t, |k| *k == Timer::Dead(2));
     click_at(&mut t, 900.0, 1500.0, false); // plain text
     fire(&mut t, |k| *k == Timer::Dead(3));
