@@ -75,7 +75,7 @@ export async function phases({ collector }) {
       ]),
     ),
     "",
-    `Per click (with its wheel scroll): ${num(rows[2].extra / CLICKS, 2)} ms. Profiles of this visit put start-up mostly in the first \`sessionStorage\` and \`localStorage\` accesses (synchronous IPC, whose wait depends on how busy the browser is), and about two thirds of a click in the wasm's click path running cold (clicks are too far apart for V8 to optimise it), a third in its DOM reads.`,
+    `Per click (with its wheel scroll): ${num(rows[2].extra / CLICKS, 2)} ms.`,
   ].join("\n");
   return { markdown, data: Object.fromEntries(rows.map((r) => [r.key, r.extra])) };
 }

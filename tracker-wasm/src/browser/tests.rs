@@ -464,11 +464,7 @@ fn undelivered_batches_wait_in_the_offline_store() {
 async fn the_deepest_scroll_position_is_kept_when_the_page_scrolls_back() {
     started();
     // A view of its own (its marks are reported once each), on a page 5,000 px high.
-    let history = window().history().unwrap();
-    let original = window().location().pathname().unwrap();
-    history
-        .push_state_with_url(&JsValue::NULL, "", Some("/scrolled"))
-        .unwrap();
+    with(|t| t.navigate(true));
     fixture("<div style=\"height: 5000px\"></div>");
     drain();
     // (The tracker's listener runs in the capture phase: before the test's own.)
@@ -488,10 +484,6 @@ async fn the_deepest_scroll_position_is_kept_when_the_page_scrolls_back() {
         })
         .collect();
     fixture("");
-    history
-        .replace_state_with_url(&JsValue::NULL, "", Some(&original))
-        .unwrap();
-    drain();
     assert_eq!(scrolls.len(), 1, "{scrolls:?}");
     assert_eq!(
         (scrolls[0].max, scrolls[0].marks.as_slice()),
