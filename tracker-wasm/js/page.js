@@ -51,8 +51,8 @@ function hand(what, n, t) {
 
 // These two never throw: an exception thrown into the wasm mid-call would leave the tracker's
 // state borrowed for good (a page's value can have a throwing toString).
-export const num = () => new Float64Array(nums.map((x) => +x || 0));
-export function text(i) {
+const num = () => nums.map((x) => +x || 0);
+function text(i) {
   try {
     return texts[i] == null ? undefined : "" + texts[i];
   } catch (_) {
@@ -66,33 +66,32 @@ export const wall = () => Date.now();
 // (Every browser with WebAssembly has crypto.getRandomValues, in secure contexts or not.)
 export const fill = (bytes) => crypto.getRandomValues(bytes);
 export const random = () => Math.random();
-export const url = () => location.pathname + location.search;
-export const origin = () => location.origin;
-export const title = () => d.title;
-export const referrer = () => d.referrer;
+const url = () => location.pathname + location.search;
+const origin = () => location.origin;
+const title = () => d.title;
+const referrer = () => d.referrer;
 export const visible = () => !d.hidden;
 export const focused = () => d.hasFocus();
-export const scroll = () => new Float64Array([w.scrollY, w.innerHeight]);
+const scroll = () => [w.scrollY, w.innerHeight];
 export const online = () => navigator.onLine;
 let tag;
 /** The tracker's script tag, whose `data-*` attributes configure it. */
 export const script = (el) => (tag = el);
-export const attr = (name) => tag?.getAttribute("data-" + name) ?? undefined;
+const attr = (_, name) => tag?.getAttribute("data-" + name) ?? undefined;
 /** Viewport width and height, device pixel ratio, and as 1/0: prerendering, Global Privacy
  * Control, the browser saying it is automated, localStorage usable (blocked: memory only). */
-export const context = () =>
-  new Float64Array([
-    w.innerWidth,
-    w.innerHeight,
-    w.devicePixelRatio,
-    d.prerendering ? 1 : 0,
-    navigator.globalPrivacyControl ? 1 : 0,
-    navigator.webdriver ? 1 : 0,
-    area(1) ? 1 : 0,
-  ]);
-export const language = () => navigator.language || "";
+const context = () => [
+  w.innerWidth,
+  w.innerHeight,
+  w.devicePixelRatio,
+  d.prerendering ? 1 : 0,
+  navigator.globalPrivacyControl ? 1 : 0,
+  navigator.webdriver ? 1 : 0,
+  area(1) ? 1 : 0,
+];
+const language = () => navigator.language || "";
 /** Do Not Track: "1", "yes", …, or none. */
-export const dnt = () => navigator.doNotTrack ?? undefined;
+const dnt = () => navigator.doNotTrack ?? undefined;
 export const warn = (m) => console.warn(m);
 
 // Storage: 0 sessionStorage, 1 localStorage. Blocked or full storage is memory only.
@@ -103,7 +102,7 @@ const area = (kind) => {
     return null;
   }
 };
-export function get(kind, key) {
+function get(kind, key) {
   try {
     return area(kind)?.getItem(key) ?? undefined;
   } catch (_) {
@@ -121,7 +120,7 @@ export function put(kind, key, value) {
   }
 }
 /** Takes (reads and removes) one entry whose key starts with `prefix`. */
-export function take(kind, prefix) {
+function take(kind, prefix) {
   try {
     const s = area(kind);
     for (let i = 0; s && i < s.length; i++) {
@@ -137,6 +136,13 @@ export function take(kind, prefix) {
   }
   return undefined;
 }
+
+// What the wasm reads goes through two imports, by code (the same in src/browser/page.rs):
+// one glue function each instead of one per reading.
+const strings = [text, url, origin, title, referrer, language, dnt, attr, get, take];
+export const read = (what, a, key) => strings[what](a, key);
+const numbers = [num, context, scroll];
+export const readNumbers = (what) => new Float64Array(numbers[what]());
 
 // Effects.
 export function setTimer(what, seq, ms) {

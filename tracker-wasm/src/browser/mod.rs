@@ -112,7 +112,7 @@ pub fn start(base: &str) {
         saved.unwrap_or_else(|| {
             let id = ids::random_id(env.random_bytes());
             if let Some(kind) = ids {
-                page::put(kind, key, Some(id.clone())); // full or blocked: the id lives in memory
+                page::put(kind, key, Some(&id)); // full or blocked: the id lives in memory
             }
             id
         })
@@ -292,7 +292,7 @@ pub fn identify(user_id: Option<String>) {
 /// was waiting is discarded.
 #[wasm_bindgen(js_name = optOut)]
 pub fn opt_out() {
-    page::put(LOCAL, OPT_OUT_KEY, Some("1".into()));
+    page::put(LOCAL, OPT_OUT_KEY, Some("1"));
     with(|t| {
         t.opt_out();
         page::stop();

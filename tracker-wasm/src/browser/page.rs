@@ -11,39 +11,25 @@ use crate::tracker::{Env, Timer};
 
 #[wasm_bindgen(module = "/js/page.js")]
 extern "C" {
-    /// The numbers of the event being handed over (see `page.js`'s `hand`).
-    pub fn num() -> Vec<f64>;
-    /// Its `i`-th string, if any.
-    pub fn text(i: u32) -> Option<String>;
+    /// A string of the page, by code (`strings` in `page.js`; `a` and `key` are the reading's
+    /// arguments): one import, so one glue function, for every string read.
+    fn read(what: u32, a: u32, key: &str) -> Option<String>;
+    /// Numbers of the page, by code (`numbers` in `page.js`).
+    #[wasm_bindgen(js_name = readNumbers)]
+    fn read_numbers(what: u32) -> Vec<f64>;
 
     fn now() -> f64;
     fn wall() -> f64;
     fn fill(bytes: &mut [u8]);
     fn random() -> f64;
-    fn url() -> String;
-    fn origin() -> String;
-    fn title() -> String;
-    fn referrer() -> String;
     fn visible() -> bool;
     fn focused() -> bool;
-    fn scroll() -> Vec<f64>;
     fn online() -> bool;
-    /// A `data-*` attribute of the tracker's script tag.
-    pub fn attr(name: &str) -> Option<String>;
-    /// Viewport width and height, device pixel ratio, and as 1/0: prerendering, Global
-    /// Privacy Control, `navigator.webdriver`, `localStorage` usable.
-    pub fn context() -> Vec<f64>;
-    pub fn language() -> String;
-    /// `navigator.doNotTrack`.
-    pub fn dnt() -> Option<String>;
     pub fn warn(msg: &str);
 
-    /// Storage: `kind` 0 is `sessionStorage`, 1 `localStorage`.
-    pub fn get(kind: u32, key: &str) -> Option<String>;
-    /// Writes (`None`: removes) an entry; false if the storage is unavailable.
-    pub fn put(kind: u32, key: &str, value: Option<String>) -> bool;
-    /// Reads and removes one entry whose key starts with `prefix`.
-    pub fn take(kind: u32, prefix: &str) -> Option<String>;
+    /// Writes (`None`: removes) an entry of storage `kind` (0 `sessionStorage`, 1
+    /// `localStorage`); false if the storage is unavailable.
+    pub fn put(kind: u32, key: &str, value: Option<&str>) -> bool;
 
     /// Calls `wake(what, seq)` after `ms`.
     #[wasm_bindgen(js_name = setTimer)]
@@ -67,6 +53,68 @@ extern "C" {
         max_children: u32,
         max_steps: usize,
     );
+}
+
+/// The event being handed over (see `page.js`'s `hand`): its `i`-th string, if any.
+pub fn text(i: u32) -> Option<String> {
+    read(0, i, "")
+}
+
+/// Path and query of the current URL.
+fn url() -> String {
+    read(1, 0, "").unwrap_or_default()
+}
+
+fn origin() -> String {
+    read(2, 0, "").unwrap_or_default()
+}
+
+fn title() -> String {
+    read(3, 0, "").unwrap_or_default()
+}
+
+fn referrer() -> String {
+    read(4, 0, "").unwrap_or_default()
+}
+
+pub fn language() -> String {
+    read(5, 0, "").unwrap_or_default()
+}
+
+/// `navigator.doNotTrack`.
+pub fn dnt() -> Option<String> {
+    read(6, 0, "")
+}
+
+/// A `data-*` attribute of the tracker's script tag.
+pub fn attr(name: &str) -> Option<String> {
+    read(7, 0, name)
+}
+
+/// An entry of storage `kind` (0 `sessionStorage`, 1 `localStorage`).
+pub fn get(kind: u32, key: &str) -> Option<String> {
+    read(8, kind, key)
+}
+
+/// Reads and removes one entry of storage `kind` whose key starts with `prefix`.
+pub fn take(kind: u32, prefix: &str) -> Option<String> {
+    read(9, kind, prefix)
+}
+
+/// The numbers of the event being handed over.
+pub fn num() -> Vec<f64> {
+    read_numbers(0)
+}
+
+/// Viewport width and height, device pixel ratio, and as 1/0: prerendering, Global Privacy
+/// Control, `navigator.webdriver`, `localStorage` usable.
+pub fn context() -> Vec<f64> {
+    read_numbers(1)
+}
+
+/// Scroll offset and viewport height.
+fn scroll() -> Vec<f64> {
+    read_numbers(2)
 }
 
 /// `localStorage`, in [`get`]/[`put`]/[`take`].
@@ -153,7 +201,7 @@ impl Env for Page {
     }
 
     fn save(&mut self, key: &str, value: Option<&str>) {
-        put(LOCAL, key, value.map(String::from));
+        put(LOCAL, key, value);
     }
 
     fn warn(&mut self, msg: &str) {
