@@ -256,6 +256,13 @@ export function track(name, props) {
   })();
 }
 
+/** Whether the target holds masked text (a select's options, an editable region, a marked
+ * secret): its own text would carry it along. (An empty field hides nothing.) */
+function holdsMasked(el) {
+  for (const m of el.querySelectorAll(masked)) if (m.textContent) return true;
+  return false;
+}
+
 function click(e) {
   const el = e.target;
   if (!(el instanceof Element)) return;
@@ -265,7 +272,8 @@ function click(e) {
   const n = [e.pageX, e.pageY, e.clientX, e.clientY, root.scrollWidth, root.scrollHeight, r.left, r.top, r.width, r.height];
   n.push(closest(interactive) ? 1 : 0);
   const link = closest("a[href]");
-  const t = [el.localName, closest(masked) || el.childElementCount > maxChildren ? null : el.textContent, link && typeof link.href == "string" ? link.href : null]; // (an SVG link's href is no string)
+  const label = closest(masked) || el.childElementCount > maxChildren || holdsMasked(el) ? null : el.textContent;
+  const t = [el.localName, label, link && typeof link.href == "string" ? link.href : null]; // (an SVG link's href is no string)
   path(el, n, t);
   hand(CLICK, n, t);
   // No-code events: a click inside a marked element (forms report theirs on submit).

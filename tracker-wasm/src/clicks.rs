@@ -84,8 +84,9 @@ pub fn label(text: &str) -> String {
     out
 }
 
-/// Targets whose text is never captured, matched with `Element.closest`: what a user types or
-/// picks, and whatever the site owner marked.
+/// Elements whose text is never captured: what a user types or picks, and whatever the site
+/// owner marked. `page.js` matches them around the target (`Element.closest`) and inside it, so
+/// a label holding a select or a marked secret gives no text either.
 pub const MASKED: &str = "input,textarea,select,option,[contenteditable]:not([contenteditable=false]),[data-spoor-mask],[data-spoor-ignore]";
 
 /// A target with more child elements than this is a container: its text is not a label.
