@@ -45,7 +45,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, base: &str) -> Result<Config,
         .ok_or("spoor: data-site is missing on the script tag")?;
     let seconds = |name: &str, default: u32, min: u32, max: u32| match get(name) {
         None => Ok(default),
-        Some(v) => parse_uint(v.trim())
+        Some(v) => parse_uint(v.trim_ascii())
             .filter(|n| (min..=max).contains(n))
             .ok_or("spoor: data-flush must be 1–300 seconds, data-idle 5–600"),
     };
@@ -102,7 +102,7 @@ mod tests {
                 ("site", "shop"),
                 ("api", "https://c.example/custom"),
                 ("storage", "local"),
-                ("flush", "5"),
+                ("flush", " 5 "), // spaces around, as HTML allows
                 ("idle", "60"),
                 ("dnt", "ignore"),
                 ("spa", "off"),
