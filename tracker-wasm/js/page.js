@@ -259,7 +259,7 @@ export function track(name, props) {
 /** Whether the target holds masked text (a select's options, an editable region, a marked
  * secret): its own text would carry it along. (An empty field hides nothing.) */
 function holdsMasked(el) {
-  for (const m of el.querySelectorAll(masked)) if (m.textContent) return true;
+  if (el.firstElementChild) for (const m of el.querySelectorAll(masked)) if (m.textContent) return true;
   return false;
 }
 
@@ -272,7 +272,7 @@ function click(e) {
   const n = [e.pageX, e.pageY, e.clientX, e.clientY, root.scrollWidth, root.scrollHeight, r.left, r.top, r.width, r.height];
   n.push(closest(interactive) ? 1 : 0);
   const link = closest("a[href]");
-  const label = closest(masked) || el.childElementCount > maxChildren || holdsMasked(el) ? null : el.textContent;
+  const label = el.childElementCount > maxChildren || closest(masked) || holdsMasked(el) ? null : el.textContent;
   const t = [el.localName, label, link && typeof link.href == "string" ? link.href : null]; // (an SVG link's href is no string)
   path(el, n, t);
   hand(CLICK, n, t);

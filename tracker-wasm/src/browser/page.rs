@@ -11,10 +11,11 @@ use crate::tracker::{Env, Timer};
 
 #[wasm_bindgen(module = "/js/page.js")]
 extern "C" {
-    /// A string of the page, by code (`strings` in `page.js`; `a` and `key` are the reading's
-    /// arguments): one import, so one glue function, for every string read.
+    /// A string of the page: `what` is its reading's place in `page.js`'s `strings` (the
+    /// functions below, in the same order), `a` and `key` the reading's arguments. One
+    /// import, so one glue function, for every string read.
     fn read(what: u32, a: u32, key: &str) -> Option<String>;
-    /// Numbers of the page, by code (`numbers` in `page.js`).
+    /// Numbers of the page: `what` is the reading's place in `page.js`'s `numbers`.
     #[wasm_bindgen(js_name = readNumbers)]
     fn read_numbers(what: u32) -> Vec<f64>;
 
