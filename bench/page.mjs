@@ -12,6 +12,7 @@ import { root } from "../scripts/lib/emulator.mjs";
 import { startSink } from "../e2e/lib/sink.mjs";
 import { waitFor } from "../scripts/lib/ports.mjs";
 import { median, num, table } from "./lib/format.mjs";
+import { trackerStarted } from "./lib/tracker.mjs";
 
 const VISIT_MS = Number(process.env.BENCH_VISIT_SECONDS || 60) * 1000;
 const RUNS = Number(process.env.BENCH_RUNS || 3);
@@ -101,8 +102,7 @@ async function visit(browser, url, variant, { sink, plausibleSink }, plausible) 
   await page.goto(`${url}/product`, { waitUntil: "load" });
   let sid;
   if (withTracker) {
-    await page.waitForFunction(() => window.spoor && window.spoor.ready);
-    sid = await page.evaluate(() => window.spoor.sessionId());
+    sid = await trackerStarted(page);
   }
   const every = VISIT_MS / CLICKS;
   for (let i = 0; i < CLICKS; i++) {

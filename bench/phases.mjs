@@ -4,6 +4,7 @@
 // page section measures the whole visit; this one says which part of it to work on.
 import { launchChromium } from "../e2e/lib/browser.mjs";
 import { median, num, table } from "./lib/format.mjs";
+import { trackerStarted } from "./lib/tracker.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS || 4);
 const CLICKS = 50;
@@ -23,7 +24,7 @@ async function visit(browser, url, withTracker) {
   const scriptMs = async () =>
     (await cdp.send("Performance.getMetrics")).metrics.find((m) => m.name === "ScriptDuration").value * 1000;
   await page.goto(`${url}/product`, { waitUntil: "load" });
-  if (withTracker) await page.waitForFunction(() => window.spoor && window.spoor.ready);
+  if (withTracker) await trackerStarted(page);
   await page.waitForTimeout(500);
   const start = await scriptMs();
   await page.waitForTimeout(11_000);

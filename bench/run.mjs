@@ -11,6 +11,7 @@ import { root, startEmulator } from "../scripts/lib/emulator.mjs";
 import { awsCalls } from "./aws-calls.mjs";
 import { bundle } from "./bundle.mjs";
 import { bytes } from "./bytes.mjs";
+import { clickCost } from "./clicks.mjs";
 import { native } from "./native.mjs";
 import { page } from "./page.mjs";
 import { phases } from "./phases.mjs";
@@ -20,6 +21,7 @@ const SECTIONS = [
   ["bytes", "Tracker: bytes", bytes],
   ["page", "Tracker: page cost and wire", page],
   ["phases", "Tracker: script time by phase", phases],
+  ["clicks", "Tracker: a click, cold and warm", clickCost],
   ["native", "Collector: native throughput", native],
   ["workerd", "Collector: in workerd, against an empty Worker", workerd],
   ["bundle", "Collector: bundle and start-up", bundle],
