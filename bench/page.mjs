@@ -165,6 +165,18 @@ function wire({ batches, fetches }) {
   };
 }
 
+/** Now and then a page load from `wrangler dev` stalls past 30 s (seen in this bench and in
+ * the outage test, not yet explained): such a visit is run again, once, said on stderr. */
+async function again(visit) {
+  try {
+    return await visit();
+  } catch (e) {
+    if (e.name !== "TimeoutError") throw e;
+    process.stderr.write(`a visit failed (${e.message.split("\n")[0]}); running it again\n`);
+    return visit();
+  }
+}
+
 export async function page({ collector }) {
   const browser = await launchChromium();
   const sink = await startSink();
@@ -176,7 +188,9 @@ export async function page({ collector }) {
     for (let r = 0; r < RUNS; r++) {
       // Each run in another order, so no variant always goes first.
       const order = variants.map((_, i) => variants[(i + r) % variants.length]);
-      for (const variant of order) runs[variant].push(await visit(browser, collector.url, variant, { sink, plausibleSink }, plausible));
+      for (const variant of order) {
+        runs[variant].push(await again(() => visit(browser, collector.url, variant, { sink, plausibleSink }, plausible)));
+      }
     }
   } finally {
     await browser.close();
