@@ -4,10 +4,9 @@
 // cold; the phases section counts the first kind.
 import { launchChromium } from "../e2e/lib/browser.mjs";
 import { median, num, table } from "./lib/format.mjs";
-import { trackerStarted } from "./lib/tracker.mjs";
+import { TARGETS, trackerStarted } from "./lib/tracker.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS || 5);
-const TARGETS = ["#add", "#notify", "h1", ".price", ".long p", ".long blockquote", ".long h2", ".cart"];
 
 /** Runs in the page before its scripts: times each call of the tracker's click listeners. */
 function probe() {
@@ -30,19 +29,16 @@ function probe() {
 }
 
 /** 50 clicks `gap` ms apart (0: back to back) on the bench's targets; the listener's mean, µs. */
-function clicks({ targets, gap }) {
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  return (async () => {
-    const from = window.__clicks.length;
-    for (let i = 0; i < 50; i++) {
-      if (gap) await sleep(gap);
-      const el = document.querySelector(targets[i % targets.length]);
-      const r = el.getBoundingClientRect();
-      el.dispatchEvent(new MouseEvent("click", { bubbles: true, view: window, clientX: r.left + 4, clientY: r.top + 4 }));
-    }
-    const t = window.__clicks.slice(from);
-    return (t.reduce((a, b) => a + b, 0) / t.length) * 1000;
-  })();
+async function clicks({ targets, gap }) {
+  const from = window.__clicks.length;
+  for (let i = 0; i < 50; i++) {
+    if (gap) await new Promise((r) => setTimeout(r, gap));
+    const el = document.querySelector(targets[i % targets.length]);
+    const r = el.getBoundingClientRect();
+    el.dispatchEvent(new MouseEvent("click", { bubbles: true, view: window, clientX: r.left + 4, clientY: r.top + 4 }));
+  }
+  const t = window.__clicks.slice(from);
+  return (t.reduce((a, b) => a + b, 0) / t.length) * 1000;
 }
 
 export async function clickCost({ collector }) {

@@ -12,14 +12,13 @@ import { root } from "../scripts/lib/emulator.mjs";
 import { startSink } from "../e2e/lib/sink.mjs";
 import { waitFor } from "../scripts/lib/ports.mjs";
 import { median, num, table } from "./lib/format.mjs";
-import { trackerStarted } from "./lib/tracker.mjs";
+import { TARGETS, trackerStarted } from "./lib/tracker.mjs";
 
 const VISIT_MS = Number(process.env.BENCH_VISIT_SECONDS || 60) * 1000;
 const RUNS = Number(process.env.BENCH_RUNS || 3);
 const CLICKS = 50;
 const plausibleVersion = () =>
   JSON.parse(readFileSync(path.join(root, "node_modules/@plausible-analytics/tracker/package.json"))).version;
-const TARGETS = ["#add", "#notify", "h1", ".price", ".long p", ".long blockquote", ".long h2", ".cart"];
 
 /** Runs in the page before its scripts: long tasks, click-to-next-frame times, and the
  * scroll/touch/wheel listeners added without `passive`. */

@@ -4,11 +4,10 @@
 // page section measures the whole visit; this one says which part of it to work on.
 import { launchChromium } from "../e2e/lib/browser.mjs";
 import { median, num, table } from "./lib/format.mjs";
-import { trackerStarted } from "./lib/tracker.mjs";
+import { TARGETS, trackerStarted } from "./lib/tracker.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS || 4);
 const CLICKS = 50;
-const TARGETS = ["#add", "#notify", "h1", ".price", ".long p", ".long blockquote", ".long h2", ".cart"];
 const PHASES = [
   ["start-up: page load, the tracker loaded and started", "start"],
   ["idle 11 s: the first flush (compress, fetch, answer)", "flush"],

@@ -116,10 +116,12 @@ test("a 60 s AWS outage during visits loses nothing and counts nothing twice", a
         await visit(sink, contexts);
         during += 1;
       } catch (e) {
-        // A CI run once saw a page take over 30 s to load midway through the outage (not seen
-        // again in eight runs here, on a loaded machine or not). What a page sent is in the
-        // sink whatever happens, so the checks below hold either way; the stall is reported
-        // with what it waited for, and a second one fails the test.
+        // A CI run once saw a page take over 30 s to load midway through the outage (the page
+        // bench saw it once too; not reproduced here, loaded machine or not). What a page sent
+        // is in the sink whatever happens, so the checks below hold either way; a stall is
+        // reported with what it waited for, a second one fails the test, and so does any
+        // other failure of a visit.
+        if (e.name !== "TimeoutError") throw e;
         stalls.push(await diagnose(e));
         console.log(`a visit stalled during the outage: ${JSON.stringify(stalls.at(-1))}`);
         if (stalls.length > 1) throw new Error(`visits stalled twice: ${JSON.stringify(stalls)}`);

@@ -1,3 +1,6 @@
+/** What the benches click on the demo's `/product`: text, headings and buttons, in turn. */
+export const TARGETS = ["#add", "#notify", "h1", ".price", ".long p", ".long blockquote", ".long h2", ".cart"];
+
 /**
  * Waits until the tracker on `page` has started; resolves to its session id. One evaluation,
  * whose promise looks every 50 ms: Playwright's `waitForFunction` evaluates its predicate on
