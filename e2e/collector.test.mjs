@@ -113,6 +113,10 @@ test("an allowed origin and the preflight pass CORS", async () => {
   });
   assert.equal(pre.status, 204);
   assert.match(pre.headers.get("access-control-allow-methods"), /POST/);
+  assert.match(pre.headers.get("access-control-allow-headers"), /content-type/);
+  assert.equal(pre.headers.get("access-control-allow-origin"), "*");
+  // The rest of the preflight's headers mean nothing on an answer to the request itself.
+  assert.equal(ok.headers.get("access-control-allow-methods"), null);
 });
 
 test("the same batch sent twice is stored once and counted once", async () => {

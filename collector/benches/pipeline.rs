@@ -106,16 +106,12 @@ fn batch_v2(v1: &Value) -> Value {
 fn edge(body: &[u8], now: i64, key: &[u8]) -> String {
     ingest::check_content_type(Some("text/plain;charset=UTF-8")).unwrap();
     let mut envelope = ingest::parse(body, now).unwrap();
-    envelope.client = enrich::client(
-        &RequestFacts {
-            user_agent: UA,
-            ip: Some("203.0.113.9"),
-            country: Some("GB"),
-            webdriver: false,
-        },
-        key,
-        now,
-    );
+    envelope.client = enrich::client(RequestFacts {
+        user_agent: UA,
+        ip_hash: Some(enrich::ip_hash("203.0.113.9", key, now)),
+        country: Some("GB"),
+        webdriver: false,
+    });
     serde_json::to_string(&Work::Events(Box::new(envelope))).unwrap()
 }
 

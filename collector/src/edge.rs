@@ -81,7 +81,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         log_request(&env, &ctx, &method, &path, resp.status_code(), started);
     }
     if path.starts_with("/v1/") || path == "/status" {
-        cors(resp)
+        cors(resp, method == Method::Options)
     } else {
         Ok(resp)
     }
@@ -264,10 +264,9 @@ async fn hand_over(env: &Env, ctx: &Context, config: &Config, work: Vec<Work>) -
 async fn events(mut req: Request, env: &Env, ctx: &Context, started: i64) -> Result<Response> {
     let config = config(env)?;
     let headers = req.headers();
-    let ip = headers.get("cf-connecting-ip")?;
-    let ip_hash = ip
-        .as_deref()
-        .map(|ip| enrich::ip_hash(ip, &config.ip_hash_key, clock::now_ms()));
+    let ip_hash = headers
+        .get("cf-connecting-ip")?
+        .map(|ip| enrich::ip_hash(&ip, &config.ip_hash_key, started));
     // Per client first: a flood from one client must not use up its site's budget.
     if let Some(client) = &ip_hash {
         limit(env, CLIENT_LIMIT, client).await?;
@@ -289,16 +288,12 @@ async fn events(mut req: Request, env: &Env, ctx: &Context, started: i64) -> Res
     let mut envelope = ingest::parse(&body, clock::now_ms())?;
     config.allows(&envelope.batch.site, origin.as_deref())?;
     limit(env, SITE_LIMIT, &envelope.batch.site).await?;
-    envelope.client = enrich::client(
-        &RequestFacts {
-            user_agent: &user_agent,
-            ip: ip.as_deref(),
-            country: country.as_deref(),
-            webdriver: envelope.batch.ctx.wd,
-        },
-        &config.ip_hash_key,
-        envelope.received,
-    );
+    envelope.client = enrich::client(RequestFacts {
+        user_agent: &user_agent,
+        ip_hash,
+        country: country.as_deref(),
+        webdriver: envelope.batch.ctx.wd,
+    });
     let accepted = envelope.batch.events.len();
     envelope.access = access_log(&config, &Method::Post, "/v1/events", 202, started);
     hand_over(env, ctx, &config, vec![Work::Events(Box::new(envelope))]).await?;
@@ -493,12 +488,16 @@ fn json(status: u16, body: &str) -> worker::Result<Response> {
 }
 
 /// The tracker posts from other origins without credentials, so any origin may read our
-/// answers; who may *send* for a site is checked against its allow-list, not here.
-fn cors(mut resp: Response) -> worker::Result<Response> {
+/// answers; who may *send* for a site is checked against its allow-list, not here. Methods,
+/// headers and max-age mean something only in a preflight's answer: each header set is a call
+/// into the runtime, on every batch.
+fn cors(mut resp: Response, preflight: bool) -> worker::Result<Response> {
     let h = resp.headers_mut();
     h.set("access-control-allow-origin", "*")?;
-    h.set("access-control-allow-methods", "POST, GET, OPTIONS")?;
-    h.set("access-control-allow-headers", "content-type")?;
-    h.set("access-control-max-age", "86400")?;
+    if preflight {
+        h.set("access-control-allow-methods", "POST, GET, OPTIONS")?;
+        h.set("access-control-allow-headers", "content-type")?;
+        h.set("access-control-max-age", "86400")?;
+    }
     Ok(resp)
 }

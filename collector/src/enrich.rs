@@ -26,13 +26,15 @@ pub struct Client {
 #[derive(Debug, Default)]
 pub struct RequestFacts<'a> {
     pub user_agent: &'a str,
-    pub ip: Option<&'a str>,
+    /// [`ip_hash`] of the client's IP: the edge needs it before the batch is read (to rate
+    /// limit the client), and hashes it once.
+    pub ip_hash: Option<String>,
     pub country: Option<&'a str>,
     /// The page's `navigator.webdriver`.
     pub webdriver: bool,
 }
 
-pub fn client(facts: &RequestFacts<'_>, ip_key: &[u8], now_ms: i64) -> Client {
+pub fn client(facts: RequestFacts<'_>) -> Client {
     Client {
         agent: ua::classify(facts.user_agent, facts.webdriver),
         // "XX" and "T1" are Cloudflare's "unknown" and "Tor".
@@ -40,7 +42,7 @@ pub fn client(facts: &RequestFacts<'_>, ip_key: &[u8], now_ms: i64) -> Client {
             .country
             .filter(|c| c.len() == 2 && *c != "XX")
             .map(str::to_string),
-        ip_hash: facts.ip.map(|ip| ip_hash(ip, ip_key, now_ms)),
+        ip_hash: facts.ip_hash,
     }
 }
 
@@ -81,17 +83,12 @@ mod tests {
 
     #[test]
     fn client_facts_are_enriched() {
-        let c = client(
-            &RequestFacts {
-                user_agent:
-                    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-                ip: Some("198.51.100.1"),
-                country: Some("DE"),
-                webdriver: false,
-            },
-            b"k",
-            NOW,
-        );
+        let c = client(RequestFacts {
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            ip_hash: Some(ip_hash("198.51.100.1", b"k", NOW)),
+            country: Some("DE"),
+            webdriver: false,
+        });
         assert_eq!(c.agent.browser, "Firefox");
         assert_eq!(c.country.as_deref(), Some("DE"));
         assert!(c.ip_hash.is_some());
@@ -102,14 +99,10 @@ mod tests {
     #[test]
     fn unknown_countries_are_left_out() {
         for country in [Some("XX"), Some(""), None] {
-            let c = client(
-                &RequestFacts {
-                    country,
-                    ..Default::default()
-                },
-                b"k",
-                NOW,
-            );
+            let c = client(RequestFacts {
+                country,
+                ..Default::default()
+            });
             assert_eq!(c.country, None);
         }
     }

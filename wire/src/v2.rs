@@ -25,6 +25,8 @@
 //! last field are ignored, so a newer tracker may append fields. Event `i` of batch `B` has
 //! the id `B-i`.
 
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{Click, Custom, Dwell, ErrorEvent, Event, EventData, Invalid, Pageview, Scroll};
@@ -63,6 +65,136 @@ pub fn event_id(batch: &str, index: usize) -> String {
     id
 }
 
+/// A row read in the same pass as its batch's head (see [`crate::parse`]): its fields typed,
+/// waiting for the batch's id, `t0` and `urls` — which may come after the rows — to become an
+/// [`Event`]. What it accepts is what [`events`] accepts.
+pub(crate) struct Row {
+    dt: i64,
+    url: u64,
+    data: EventData,
+}
+
+impl Row {
+    pub(crate) fn read<'de, A: SeqAccess<'de>>(seq: A) -> Result<Row, A::Error> {
+        let mut f = Fields { seq, ended: false };
+        let (dt, url) = (f.need()?, f.need()?);
+        let Kind(kind) = f.need()?;
+        let data = match kind {
+            b'p' => EventData::Pageview(Pageview {
+                title: f.need()?,
+                referrer: f.need()?,
+            }),
+            b'c' => {
+                let (x, y, yr, ex, ey): (f64, f64, f64, f64, f64) =
+                    (f.need()?, f.need()?, f.need()?, f.need()?, f.need()?);
+                let (sel, txt, flags): (String, String, u64) = (f.need()?, f.need()?, f.need()?);
+                if flags > 7 {
+                    return Err(de::Error::custom("flags out of range"));
+                }
+                let tag = match f.maybe::<Option<String>>()?.flatten() {
+                    Some(tag) if !tag.is_empty() => tag,
+                    _ => implied_tag(&sel).to_owned(),
+                };
+                EventData::Click(Click {
+                    x: x / SHARE_SCALE,
+                    y,
+                    yr: yr / SHARE_SCALE,
+                    ex: ex / SHARE_SCALE,
+                    ey: ey / SHARE_SCALE,
+                    href: f.maybe::<Option<String>>()?.flatten(),
+                    out: flags & 1 != 0,
+                    rage: flags & 2 != 0,
+                    dead: flags & 4 != 0,
+                    sel,
+                    tag,
+                    txt,
+                })
+            }
+            b's' => EventData::Scroll(Scroll {
+                max: f.need::<f64>()? / SHARE_SCALE,
+                marks: f.need()?,
+            }),
+            b'd' => EventData::Dwell(Dwell {
+                engaged_ms: f.need()?,
+                visible_ms: f.need()?,
+                total_ms: f.need()?,
+            }),
+            b't' => EventData::Custom(Custom {
+                name: f.need()?,
+                props: f.need()?,
+            }),
+            _ => EventData::Error(ErrorEvent {
+                msg: f.need()?,
+                src: f.need()?,
+                line: f.need()?,
+                col: f.need()?,
+            }),
+        };
+        // Elements past the last field are a newer tracker's: skipped.
+        while f.maybe::<IgnoredAny>()?.is_some() {}
+        Ok(Row { dt, url, data })
+    }
+
+    pub(crate) fn event(
+        self,
+        batch: &str,
+        t0: i64,
+        urls: &[String],
+        index: usize,
+    ) -> Option<Event> {
+        Some(Event {
+            id: event_id(batch, index),
+            ts: t0.checked_add(self.dt)?,
+            url: urls.get(usize::try_from(self.url).ok()?)?.clone(),
+            data: self.data,
+        })
+    }
+}
+
+/// A row's elements in order; a trailing one may be missing.
+struct Fields<A> {
+    seq: A,
+    ended: bool,
+}
+
+impl<'de, A: SeqAccess<'de>> Fields<A> {
+    fn maybe<T: Deserialize<'de>>(&mut self) -> Result<Option<T>, A::Error> {
+        if self.ended {
+            return Ok(None);
+        }
+        let next = self.seq.next_element()?;
+        self.ended = next.is_none();
+        Ok(next)
+    }
+
+    fn need<T: Deserialize<'de>>(&mut self) -> Result<T, A::Error> {
+        self.maybe()?
+            .ok_or_else(|| de::Error::custom("a field is missing"))
+    }
+}
+
+/// A row's kind: its one-letter code, escaped or not.
+struct Kind(u8);
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Code;
+        impl Visitor<'_> for Code {
+            type Value = Kind;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an event kind (p, c, s, d, t or e)")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Kind, E> {
+                match s.as_bytes() {
+                    [k @ (b'p' | b'c' | b's' | b'd' | b't' | b'e')] => Ok(Kind(*k)),
+                    _ => Err(E::custom("unknown event kind")),
+                }
+            }
+        }
+        d.deserialize_str(Code)
+    }
+}
+
 /// Reads the rows of a v2 batch as v1 events.
 pub(crate) fn events(
     batch: &str,
@@ -87,12 +219,12 @@ pub(crate) fn events(
 
 /// One row's fields, read by position and named in errors by their v1 names. Strings are
 /// moved out, not copied: each field is read once.
-struct Row<'a> {
+struct ValueRow<'a> {
     index: usize,
     fields: &'a mut [Value],
 }
 
-impl Row<'_> {
+impl ValueRow<'_> {
     fn invalid(&self, name: &str, reason: &str) -> Invalid {
         Invalid::new(format!("events[{}].{name}", self.index), reason)
     }
@@ -160,7 +292,7 @@ fn event(
     index: usize,
     fields: &mut [Value],
 ) -> Result<Event, Invalid> {
-    let mut row = Row { index, fields };
+    let mut row = ValueRow { index, fields };
     let ts = t0
         .checked_add(row.int(0, "ts")?)
         .ok_or_else(|| row.invalid("ts", "out of range"))?;
@@ -346,6 +478,15 @@ mod tests {
                 col: 2
             })
         );
+    }
+
+    #[test]
+    fn the_readers_agree_on_v2() {
+        crate::tests::assert_readers_agree(SAMPLE);
+        // A kind escaped, and a row with a link but no tag.
+        let escaped = SAMPLE.replacen("\"c\"", "\"\\u0063\"", 1);
+        assert_eq!(parse(escaped.as_bytes()), Ok(parsed()));
+        crate::tests::assert_readers_agree(&SAMPLE.replacen("6,\"button\"", "6,null", 1));
     }
 
     #[test]
