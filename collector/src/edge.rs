@@ -11,8 +11,8 @@ use std::rc::Rc;
 
 use serde_json::json;
 use worker::{
-    event, Context, Env, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request,
-    Response,
+    event, Context, Env, MessageBatch, MessageBuilder, MessageExt, Method, QueueContentType,
+    QueueRetryOptionsBuilder, Request, Response, SendMessage,
 };
 
 use crate::aws::sqs::Sqs;
@@ -101,7 +101,7 @@ fn log_request(env: &Env, ctx: &Context, method: &Method, path: &str, status: u1
     };
     ctx.wait_until(async move {
         if let Ok(message) = serde_json::to_string(&Work::Logs(batch)) {
-            let _ = queue.send(message).await;
+            let _ = queue.send(text(message)).await;
         }
     });
 }
@@ -241,7 +241,7 @@ async fn hand_over(env: &Env, ctx: &Context, config: &Config, work: Vec<Work>) -
             for w in &work {
                 let message =
                     serde_json::to_string(w).map_err(|e| Error::Runtime(e.to_string()))?;
-                queue.send(message).await?;
+                queue.send(text(message)).await?;
             }
         }
         Err(_) => {
@@ -256,6 +256,15 @@ async fn hand_over(env: &Env, ctx: &Context, config: &Config, work: Vec<Work>) -
         }
     }
     Ok(())
+}
+
+/// A queue message of content type `text`: the JSON travels as it is. The default (`json`)
+/// would have the runtime JSON-encode the string again, escaping every quote in it, and the
+/// consumer decode it. Either way the consumer receives the same string.
+fn text(message: String) -> SendMessage<String> {
+    MessageBuilder::new(message)
+        .content_type(QueueContentType::Text)
+        .build()
 }
 
 /// `POST /v1/events`: limit, validate the whole batch, enrich, hand it to the queue, answer 202.
