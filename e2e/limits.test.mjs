@@ -2,30 +2,61 @@
 // collector instance: using up a client's rate limit must not disturb other tests.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import http from "node:http";
 import { startCollector } from "../scripts/lib/collector.mjs";
+import { startProxy } from "../scripts/lib/proxy.mjs";
 import { batch, click, pageview, post } from "./lib/batches.mjs";
-import { sessionEvents } from "./lib/stores.mjs";
+import { partition } from "./lib/stores.mjs";
 import { stack } from "./lib/stack.mjs";
 
 const run = stack();
 
-test("a body without a declared length is still cut at 64 KB", async () => {
-  const big = JSON.stringify(batch([pageview({ title: "x".repeat(1500) })])).padEnd(70 * 1024);
-  const body = new ReadableStream({
-    start(controller) {
-      controller.enqueue(new TextEncoder().encode(big));
-      controller.close();
-    },
-  });
-  const resp = await fetch(`${run.collector.url}/v1/events`, {
-    method: "POST",
-    headers: { "content-type": "text/plain" },
-    body,
-    duplex: "half",
-  });
-  assert.equal(resp.status, 413);
-  assert.equal((await resp.json()).error, "too_large");
+test("a body without a declared length is cut at 64 KB, not read whole first", async () => {
+  // 8 MB in 64 KB chunks, with no Content-Length. Read whole, it would grow the Worker's wasm
+  // memory by at least that much (memory never shrinks, so /status shows it afterwards).
+  const memory = async () =>
+    (await (await fetch(`${run.collector.url}/status`)).json()).wasm_memory_bytes;
+  const before = await memory();
+  const { status, body } = await postChunked(
+    `${run.collector.url}/v1/events`,
+    JSON.stringify(batch([pageview()])),
+    " ".repeat(64 * 1024),
+    128,
+  );
+  assert.equal(status, 413);
+  assert.equal(JSON.parse(body).error, "too_large");
+  const grown = (await memory()) - before;
+  assert.ok(grown < 2 * 1024 * 1024, `wasm memory grew by ${grown} bytes`);
 });
+
+/** POSTs `head` then `times` × `chunk` with chunked transfer encoding (no Content-Length),
+ * stopping once an answer comes: the collector may answer, and close, before the end. */
+function postChunked(url, head, chunk, times) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: "POST",
+      headers: { "content-type": "text/plain", "transfer-encoding": "chunked" },
+    });
+    let answered = false;
+    req.on("response", (resp) => {
+      answered = true;
+      let body = "";
+      resp.setEncoding("utf8");
+      resp.on("data", (d) => (body += d));
+      resp.on("end", () => resolve({ status: resp.statusCode, body }));
+      resp.on("error", reject);
+    });
+    // Writing into a connection the server has closed fails; the answer is what counts.
+    req.on("error", (e) => answered || reject(e));
+    (async () => {
+      req.write(head);
+      for (let i = 0; i < times && !answered && !req.destroyed; i++) {
+        if (!req.write(chunk)) await new Promise((r) => req.once("drain", r));
+      }
+      if (!answered && !req.destroyed) req.end();
+    })();
+  });
+}
 
 test("one client past its rate limit gets 429 until the window passes", async () => {
   // The mechanism, on a collector of its own with a small per-client limit (every accepted
@@ -65,16 +96,34 @@ test("one client past its rate limit gets 429 until the window passes", async ()
   }
 });
 
-test("without a queue binding, accepted batches are written after the answer", async () => {
-  const direct = await startCollector(run.emulator, { withoutQueue: true });
+test("without a queue binding, a batch is written before its answer, or refused", async () => {
+  // The collector reaches the emulator through a proxy the test takes down (an AWS outage).
+  const aws = await startProxy(run.emulator.endpoint);
+  const direct = await startCollector(run.emulator, {
+    withoutQueue: true,
+    vars: { AWS_ENDPOINT_URL: aws.url },
+  });
   try {
     const status = await (await fetch(`${direct.url}/status`)).json();
     assert.equal(status.bindings.queue, false);
     const sent = batch([pageview({ url: "/direct" }), click({ url: "/direct" })]);
     assert.equal((await post(direct.url, sent)).status, 202);
-    const items = await sessionEvents(run.emulator, "demo", sent.sid, 2);
+    // Already there when the answer came: read once, no waiting.
+    const items = await partition(run.emulator, `S#demo#${sent.sid}`);
     assert.deepEqual(items.map((i) => i.k).sort(), ["click", "pageview"]);
+
+    // AWS down: no 202 for what cannot be written, so the sender keeps it and resends.
+    await aws.down();
+    const later = batch([pageview({ url: "/direct" })]);
+    const refused = await post(direct.url, later);
+    assert.equal(refused.status, 503, JSON.stringify(refused.json));
+    assert.equal(refused.json.error, "upstream");
+    await aws.up();
+    assert.equal((await post(direct.url, later)).status, 202);
+    const stored = await partition(run.emulator, `S#demo#${later.sid}`);
+    assert.equal(stored.length, 1, "stored once");
   } finally {
     await direct.stop();
+    await aws.stop();
   }
 });

@@ -66,7 +66,7 @@ fn config(env: &Env) -> Result<Rc<Config>> {
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let started = clock::now_ms();
     let (method, path) = (req.method(), req.path());
-    let resp = match route(req, &env, &ctx, started).await {
+    let resp = match route(req, &env, started).await {
         Ok(resp) => resp,
         Err(e) => {
             if e.status() >= 500 {
@@ -154,11 +154,11 @@ fn access_log(
     })
 }
 
-async fn route(req: Request, env: &Env, ctx: &Context, started: i64) -> Result<Response> {
+async fn route(req: Request, env: &Env, started: i64) -> Result<Response> {
     let path = req.path();
     match (req.method(), path.as_str()) {
-        (Method::Post, "/v1/events") => events(req, env, ctx, started).await,
-        (Method::Post, "/v1/logs") => logs(req, env, ctx).await,
+        (Method::Post, "/v1/events") => events(req, env, started).await,
+        (Method::Post, "/v1/logs") => logs(req, env).await,
         (Method::Options, p) if p.starts_with("/v1/") => Ok(Response::empty()?.with_status(204)),
         (Method::Get, "/v1/count" | "/v1/stats" | "/v1/incidents" | "/v1/live" | "/v1/session") => {
             read(&req, env, &path).await
@@ -190,7 +190,7 @@ fn known(path: &str) -> bool {
 
 /// `POST /v1/logs`: a service's structured logs, authenticated by its API key
 /// (`Authorization: Bearer <key>`), validated whole, queued, answered 202.
-async fn logs(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+async fn logs(mut req: Request, env: &Env) -> Result<Response> {
     let config = config(env)?;
     let headers = req.headers();
     let key = headers
@@ -214,28 +214,20 @@ async fn logs(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     ) {
         return Err(Error::UnsupportedMediaType);
     }
-    let declared: Option<usize> = headers.get("content-length")?.and_then(|l| l.parse().ok());
-    if declared.is_some_and(|l| l > logs::MAX_BODY) {
-        return Err(Error::TooLarge {
-            limit: logs::MAX_BODY,
-        });
-    }
-    let batches = logs::parse(&req.bytes().await?, &service, clock::now_ms())?;
+    let batches = logs::parse(
+        &body(&mut req, logs::MAX_BODY).await?,
+        &service,
+        clock::now_ms(),
+    )?;
     let accepted: usize = batches.iter().map(|b| b.records.len()).sum();
-    hand_over(
-        env,
-        ctx,
-        &config,
-        batches.into_iter().map(Work::Logs).collect(),
-    )
-    .await?;
+    hand_over(env, &config, batches.into_iter().map(Work::Logs).collect()).await?;
     Ok(json(202, &json!({ "accepted": accepted }).to_string())?)
 }
 
 /// Queues accepted work as JSON text (plain to inspect in the dead-letter store, and free of
 /// the quirks of converting Rust values to JS objects). Without a queue binding, writes it
-/// after answering; a failure is logged, and the sender's resend (same ids) recovers it.
-async fn hand_over(env: &Env, ctx: &Context, config: &Config, work: Vec<Work>) -> Result<()> {
+/// before answering: a failure is answered as an error, and the sender resends (same ids).
+async fn hand_over(env: &Env, config: &Config, work: Vec<Work>) -> Result<()> {
     match env.queue(QUEUE) {
         Ok(queue) => {
             for w in &work {
@@ -246,13 +238,9 @@ async fn hand_over(env: &Env, ctx: &Context, config: &Config, work: Vec<Work>) -
         }
         Err(_) => {
             let stores = Stores::new(config);
-            ctx.wait_until(async move {
-                for w in &work {
-                    if let Err(e) = stores.run(w).await {
-                        worker::console_error!("writing accepted work: {e}");
-                    }
-                }
-            });
+            for w in &work {
+                stores.run(w).await?;
+            }
         }
     }
     Ok(())
@@ -270,7 +258,7 @@ fn text(message: String) -> SendMessage<String> {
 /// `POST /v1/events`: limit, validate the whole batch, enrich, hand it to the queue, answer 202.
 /// The batch carries the request's access-log record (status 202, timed up to the hand-over),
 /// so an accepted batch costs one queue message, not two.
-async fn events(mut req: Request, env: &Env, ctx: &Context, started: i64) -> Result<Response> {
+async fn events(mut req: Request, env: &Env, started: i64) -> Result<Response> {
     let config = config(env)?;
     let headers = req.headers();
     let ip_hash = headers
@@ -281,19 +269,13 @@ async fn events(mut req: Request, env: &Env, ctx: &Context, started: i64) -> Res
         limit(env, CLIENT_LIMIT, client).await?;
     }
     ingest::check_content_type(headers.get("content-type")?.as_deref())?;
-    let declared: Option<usize> = headers.get("content-length")?.and_then(|l| l.parse().ok());
-    if declared.is_some_and(|l| l > ingest::MAX_BODY) {
-        return Err(Error::TooLarge {
-            limit: ingest::MAX_BODY,
-        });
-    }
     let origin = headers.get("origin")?;
     let user_agent = headers.get("user-agent")?.unwrap_or_default();
     let country = req.cf().and_then(|cf| cf.country());
 
     let url = req.inner().url();
     let encoding = ingest::encoding_param(&url);
-    let body = ingest::decode(req.bytes().await?, encoding)?;
+    let body = ingest::decode(body(&mut req, ingest::MAX_BODY).await?, encoding)?;
     let mut envelope = ingest::parse(&body, clock::now_ms())?;
     config.allows(&envelope.batch.site, origin.as_deref())?;
     limit(env, SITE_LIMIT, &envelope.batch.site).await?;
@@ -305,8 +287,38 @@ async fn events(mut req: Request, env: &Env, ctx: &Context, started: i64) -> Res
     });
     let accepted = envelope.batch.events.len();
     envelope.access = access_log(&config, &Method::Post, "/v1/events", 202, started);
-    hand_over(env, ctx, &config, vec![Work::Events(Box::new(envelope))]).await?;
+    hand_over(env, &config, vec![Work::Events(Box::new(envelope))]).await?;
     Ok(json(202, &json!({ "accepted": accepted }).to_string())?)
+}
+
+/// The request's body, refused (413) past `limit` bytes. A declared `Content-Length` is
+/// checked before reading (the runtime holds the body to it); a body sent without one, in
+/// chunks, is read chunk by chunk and refused once past the limit, rather than buffered whole
+/// in the isolate's memory, whatever its size.
+async fn body(req: &mut Request, limit: usize) -> Result<Vec<u8>> {
+    use futures_util::StreamExt;
+    let declared: Option<usize> = req
+        .headers()
+        .get("content-length")?
+        .and_then(|l| l.parse().ok());
+    match declared {
+        Some(length) if length > limit => Err(Error::TooLarge { limit }),
+        Some(_) => Ok(req.bytes().await?),
+        None => {
+            // No body at all is an empty one (refused later as what it is).
+            let Ok(mut chunks) = req.stream() else {
+                return Ok(Vec::new());
+            };
+            let mut body = Vec::new();
+            while let Some(chunk) = chunks.next().await {
+                body.extend_from_slice(&chunk?);
+                if body.len() > limit {
+                    return Err(Error::TooLarge { limit });
+                }
+            }
+            Ok(body)
+        }
+    }
 }
 
 /// Applies one rate limiter; a missing binding means no limit (logged by `/status`).

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use wire::{Batch, EventData};
 
+use crate::aws::dynamodb::storable_number;
 use crate::enrich::Client;
 use crate::error::{Error, Result};
 use crate::logs::LogBatch;
@@ -185,7 +186,7 @@ fn validate(env: &Envelope) -> Result<()> {
         ));
     }
     text("ctx.lang", &b.ctx.lang)?;
-    if !(b.ctx.dpr.is_finite() && (0.0..=16.0).contains(&b.ctx.dpr)) {
+    if !((0.0..=16.0).contains(&b.ctx.dpr) && storable_number(b.ctx.dpr)) {
         return Err(Error::invalid("ctx.dpr", "must be between 0 and 16"));
     }
     if b.events.is_empty() {
@@ -225,7 +226,7 @@ fn validate(env: &Envelope) -> Result<()> {
                 for (name, v) in [("x", c.x), ("yr", c.yr), ("ex", c.ex), ("ey", c.ey)] {
                     share(at(name), v)?;
                 }
-                if !(c.y.is_finite() && (0.0..=10_000_000.0).contains(&c.y)) {
+                if !((0.0..=10_000_000.0).contains(&c.y) && storable_number(c.y)) {
                     return Err(Error::invalid(at("y"), "must be a document offset in px"));
                 }
                 text(at("sel"), &c.sel)?;
@@ -309,6 +310,12 @@ fn props(
                     format!("longer than {MAX_PROP_VALUE} bytes"),
                 ))
             }
+            Value::Number(n) if !n.as_f64().is_some_and(storable_number) => {
+                return Err(Error::invalid(
+                    here(),
+                    "numbers must be 0 or of magnitude 1e-130 up to 1e126",
+                ))
+            }
             Value::String(_) | Value::Bool(_) | Value::Number(_) | Value::Null => {}
             Value::Array(_) | Value::Object(_) => {
                 return Err(Error::invalid(
@@ -351,7 +358,8 @@ fn text(field: impl Into<String>, value: &str) -> Result<()> {
 }
 
 fn share(field: impl Into<String>, value: f64) -> Result<()> {
-    if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
+    // Shares below DynamoDB's smallest number (1e-130) are refused too: no real one is.
+    if !((0.0..=1.0).contains(&value) && storable_number(value)) {
         return Err(Error::invalid(field, "must be a share between 0 and 1"));
     }
     Ok(())
@@ -538,6 +546,10 @@ mod tests {
         );
         rejects(|v| v["events"][1]["id"] = json!("e1"), "events[1].id");
         rejects(|v| v["ctx"]["dpr"] = json!(100), "ctx.dpr");
+        // Numbers DynamoDB cannot hold would fail every write of the batch: refused here.
+        rejects(|v| v["ctx"]["dpr"] = json!(1e-200), "ctx.dpr");
+        rejects(|v| v["events"][1]["y"] = json!(1e-131), "events[1].y");
+        rejects(|v| v["events"][1]["ex"] = json!(1e-300), "events[1].ex");
         rejects(|v| v["uid"] = json!("a\nb"), "uid");
         rejects(|v| v["uid"] = json!("u".repeat(129)), "uid");
     }
@@ -576,6 +588,12 @@ mod tests {
             with(json!({"k": "custom", "name": "n", "props": {"a": "x".repeat(300)}})),
             "events[0].props.a",
         );
+        for n in [1e126, -1e200, 1e-131] {
+            rejects(
+                with(json!({"k": "custom", "name": "n", "props": {"n": n}})),
+                "events[0].props.n",
+            );
+        }
         let many: serde_json::Map<String, Value> =
             (0..30).map(|i| (format!("p{i}"), json!(i))).collect();
         rejects(
@@ -584,7 +602,7 @@ mod tests {
         );
         let mut ok = batch();
         with(
-            json!({"k": "custom", "name": "cart_add", "props": {"product": "11", "qty": 2, "gift": false}}),
+            json!({"k": "custom", "name": "cart_add", "props": {"product": "11", "qty": 2, "gift": false, "big": 9.9e125, "small": -1.5e-130, "zero": 0}}),
         )(&mut ok);
         assert!(parse_value(&ok).is_ok());
     }

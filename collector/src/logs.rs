@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::aws::dynamodb::{storable_number, unstorable};
 use crate::clock;
 use crate::error::{Error, Result};
 
@@ -212,7 +213,7 @@ fn record(i: usize, value: &Value, service: &str, received: i64) -> Result<LogRe
                 "must be an HTTP status, 100 to 599",
             ));
         }
-        if !(h.duration_ms.is_finite() && (0.0..=86_400_000.0).contains(&h.duration_ms)) {
+        if !((0.0..=86_400_000.0).contains(&h.duration_ms) && storable_number(h.duration_ms)) {
             return Err(Error::invalid(
                 at("http.duration_ms"),
                 "must be 0 to 86,400,000 ms",
@@ -227,6 +228,16 @@ fn record(i: usize, value: &Value, service: &str, received: i64) -> Result<LogRe
             at("attrs"),
             format!("at most {MAX_ATTRS} attributes and {MAX_ATTRS_BYTES} bytes"),
         ));
+    }
+    for (name, value) in &attrs {
+        let why = if name.is_empty() {
+            Some("names must not be empty")
+        } else {
+            unstorable(value)
+        };
+        if let Some(why) = why {
+            return Err(Error::invalid(at(&format!("attrs.{name}")), why));
+        }
     }
     Ok(LogRecord {
         ts,
@@ -506,6 +517,34 @@ mod tests {
             field_of(&[good(json!({"attrs": attrs}))]),
             "records[0].attrs"
         );
+        // What DynamoDB would refuse on every try is refused here, naming the attribute.
+        let mut deep = json!(1);
+        for _ in 0..20 {
+            deep = json!([deep]);
+        }
+        for (attrs, field) in [
+            (json!({"big": 1e200}), "records[0].attrs.big"),
+            (json!({"tiny": {"x": [1e-200]}}), "records[0].attrs.tiny"),
+            (json!({"deep": deep}), "records[0].attrs.deep"),
+            (json!({"": 1}), "records[0].attrs."),
+            (json!({"m": {"": 1}}), "records[0].attrs.m"),
+        ] {
+            assert_eq!(field_of(&[good(json!({ "attrs": attrs }))]), field);
+        }
+        assert_eq!(
+            field_of(&[good(
+                json!({"http": {"method": "GET", "path": "/", "status": 200, "duration_ms": 1e-200}})
+            )]),
+            "records[0].http.duration_ms"
+        );
+        let ok = parse(
+            &body(&[good(
+                json!({"attrs": {"n": [0, -1.5, 1e125, 1.5e-130], "m": {"a": {"b": true}}}}),
+            )]),
+            "shop-api",
+            NOW,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
         assert_eq!(field_of(&[]), "records");
         assert_eq!(field_of(&vec![good(json!({})); MAX_RECORDS + 1]), "records");
         assert_eq!(field_of(&[json!("just a string")]), "records[0]");

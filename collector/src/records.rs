@@ -206,10 +206,21 @@ pub fn counter_transactions(
 }
 
 /// Updates in transactions of at most [`TRANSACT_MAX`] actions, each led by its own marker
-/// (`<marker>`/`-`, `-1`, `-2`…) that is put only if absent.
+/// (`<marker>`/`-`, `-1`, `-2`…) that is put only if absent. Large updates are split
+/// ([`Update::split`]), and each part of one item goes to a transaction of its own. The same
+/// updates always give the same transactions, so a redelivery meets the same markers.
 fn guarded(marker_pk: &str, expires: &Attr, updates: Vec<Update>) -> Vec<Vec<Write>> {
-    updates
-        .chunks(TRANSACT_MAX - 1)
+    let mut txs: Vec<Vec<Update>> = Vec::new();
+    for update in updates.into_iter().flat_map(Update::split) {
+        let fits = |tx: &&mut Vec<Update>| {
+            tx.len() < TRANSACT_MAX - 1 && tx.iter().all(|u| u.key != update.key)
+        };
+        match txs.iter_mut().find(fits) {
+            Some(tx) => tx.push(update),
+            None => txs.push(vec![update]),
+        }
+    }
+    txs.into_iter()
         .enumerate()
         .map(|(i, chunk)| {
             let sk = if i == 0 {
@@ -220,7 +231,7 @@ fn guarded(marker_pk: &str, expires: &Attr, updates: Vec<Update>) -> Vec<Vec<Wri
             let mut marker = key(marker_pk, sk);
             marker.insert("expires_at".into(), expires.clone());
             std::iter::once(Write::PutNew(marker))
-                .chain(chunk.iter().cloned().map(Write::Update))
+                .chain(chunk.into_iter().map(Write::Update))
                 .collect()
         })
         .collect()
@@ -387,9 +398,11 @@ mod tests {
     use super::*;
     use crate::aggregates;
     use crate::alerts;
+    use crate::aws::dynamodb::UPDATE_MAX_ADDS;
     use crate::enrich::Client;
     use crate::ingest;
     use serde_json::json;
+    use wire::EventData;
 
     const NOW: i64 = 1_763_791_200_000;
 
@@ -546,6 +559,54 @@ mod tests {
         }
         markers.dedup();
         assert_eq!(markers.len(), txs.len(), "each chunk has its own marker");
+    }
+
+    #[test]
+    fn a_grid_of_many_cells_is_split_across_transactions() {
+        let mut env = envelope(NOW);
+        let click = env.batch.events[1].clone();
+        // 500 clicks in 500 different cells of one page's grid.
+        env.batch.events = (0..500)
+            .map(|i| {
+                let mut e = click.clone();
+                e.id = format!("c{i}");
+                if let EventData::Click(c) = &mut e.data {
+                    c.x = f64::from(i % 20) / 20.0 + 0.01;
+                    c.y = f64::from(i / 20) * 50.0 + 1.0;
+                }
+                e
+            })
+            .collect();
+        let agg = aggregates::aggregate(&env, 600_000);
+        let txs = counter_transactions(&env, &agg, &[], 30, 300_000);
+        let mut cells = 0;
+        let mut parts = 0;
+        for tx in &txs {
+            let mut keys = Vec::new();
+            for w in &tx[1..] {
+                let Write::Update(u) = w else {
+                    panic!("one guard only")
+                };
+                assert!(
+                    u.add.len() <= UPDATE_MAX_ADDS,
+                    "the expression stays under 4 KB"
+                );
+                assert!(!keys.contains(&&u.key), "an item once per transaction");
+                keys.push(&u.key);
+                if u.key["pk"].as_s().is_some_and(|pk| pk.starts_with("H#")) {
+                    cells += u.add.len();
+                    parts += 1;
+                }
+            }
+        }
+        assert_eq!(cells, 500);
+        assert_eq!(parts, 3);
+        assert_eq!(txs.len(), 3);
+        assert_eq!(
+            txs,
+            counter_transactions(&env, &agg, &[], 30, 300_000),
+            "the same every time"
+        );
     }
 
     #[test]

@@ -32,6 +32,40 @@ pub enum Attr {
 
 pub type Item = BTreeMap<String, Attr>;
 
+/// Whether DynamoDB can hold this number: zero, or a magnitude from 1e-130 to under 1e126.
+/// Validation refuses any other, since every write of it would fail, retry and dead-letter.
+pub fn storable_number(n: f64) -> bool {
+    n == 0.0 || (1e-130..1e126).contains(&n.abs())
+}
+
+/// Deepest nesting accepted in free-form JSON (log attributes). DynamoDB allows 32 levels
+/// in an item; such values sit a level or two below the item's top.
+pub const MAX_DEPTH: usize = 16;
+
+/// Why DynamoDB would refuse this JSON value inside an item, if it would.
+pub fn unstorable(v: &Value) -> Option<&'static str> {
+    fn check(v: &Value, depth: usize) -> Option<&'static str> {
+        match v {
+            Value::Number(n) if !n.as_f64().is_some_and(storable_number) => {
+                Some("numbers must be 0 or of magnitude 1e-130 up to 1e126")
+            }
+            Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => {
+                Some("nested too deep (at most 16 levels)")
+            }
+            Value::Array(a) => a.iter().find_map(|v| check(v, depth + 1)),
+            Value::Object(o) => o.iter().find_map(|(k, v)| {
+                if k.is_empty() {
+                    Some("names must not be empty")
+                } else {
+                    check(v, depth + 1)
+                }
+            }),
+            _ => None,
+        }
+    }
+    check(v, 0)
+}
+
 impl Attr {
     pub fn s(v: impl Into<String>) -> Attr {
         Attr::S(v.into())
@@ -81,7 +115,28 @@ pub struct Update {
     pub set: Vec<(String, Attr)>,
 }
 
+/// Most counters one [`Update`] adds. DynamoDB refuses an `UpdateExpression` over 4 KB, about
+/// 300 `#aN :aN` terms; a batch's clicks can fill more grid cells than that.
+pub const UPDATE_MAX_ADDS: usize = 200;
+
 impl Update {
+    /// This update as updates of the same item, each adding at most [`UPDATE_MAX_ADDS`]
+    /// counters and setting the same attributes. They must go in separate transactions:
+    /// DynamoDB refuses one that touches an item twice.
+    pub fn split(self) -> Vec<Update> {
+        if self.add.len() <= UPDATE_MAX_ADDS {
+            return vec![self];
+        }
+        self.add
+            .chunks(UPDATE_MAX_ADDS)
+            .map(|add| Update {
+                key: self.key.clone(),
+                add: add.to_vec(),
+                set: self.set.clone(),
+            })
+            .collect()
+    }
+
     fn to_json<'a>(&'a self, table: &'a str) -> UpdateJson<'a> {
         let mut names = BTreeMap::new();
         let mut values = BTreeMap::new();
@@ -469,6 +524,28 @@ mod tests {
         assert_eq!(j["ExpressionAttributeValues"][":a0"], json!({"N": "2"}));
         assert_eq!(j["ExpressionAttributeValues"][":s0"], json!({"S": "/"}));
         assert_eq!(j["Key"]["pk"], json!({"S": "A#demo#2025-11-22"}));
+    }
+
+    #[test]
+    fn a_split_update_keeps_each_expression_under_4_kb() {
+        let u = Update {
+            key: key("H#demo#/#2025-11-22", "W#1280"),
+            add: (0..450).map(|i| (format!("c{i}"), 1)).collect(),
+            set: vec![
+                ("expires_at".into(), Attr::n(1)),
+                ("path".into(), Attr::s("/")),
+            ],
+        };
+        let parts = u.clone().split();
+        assert_eq!(parts.len(), 3);
+        for part in &parts {
+            assert_eq!(part.key, u.key);
+            assert_eq!(part.set, u.set);
+            let j = serde_json::to_value(part.to_json("t")).unwrap();
+            assert!(j["UpdateExpression"].as_str().unwrap().len() < 4096);
+        }
+        let adds: Vec<_> = parts.into_iter().flat_map(|p| p.add).collect();
+        assert_eq!(adds, u.add);
     }
 
     #[test]
