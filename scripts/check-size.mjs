@@ -1,7 +1,7 @@
 // The tracker's size, as a page downloads it: loader + JS glue + wasm, raw, gzip and brotli.
 // Fails the build when the gzip total exceeds the ceiling in tracker-wasm/size.json, or the
-// loader its 1 KB. The ceiling only ever moves down, towards the 12 KB goal; until it is
-// reached, the gap is printed on every build.
+// loader its 1 KB. The ceiling moves down, towards the 12 KB goal (up only for fixes of lost
+// or wrong data, said in ARCHITECTURE.md); until it is reached, the gap is printed on every build.
 import { readFileSync } from "node:fs";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import path from "node:path";

@@ -223,7 +223,9 @@ function path(el, n, t) {
     for (let s = el.nextElementSibling; s && !twin; s = s.nextElementSibling) twin = s.localName === tag;
     n.push(nth, nth > 1 || twin ? 1 : 0);
     t.push(tag, el.id);
-    if (el.id) break;
+    // The first id the selector can use ends it; others (`:r1:`, `123`) it skips (the rule
+    // of src/selector.rs, is_plain_ident).
+    if (/^[a-z_-][\w-]*$/i.test(el.id)) break;
   }
 }
 
@@ -269,10 +271,17 @@ function click(e) {
   const root = d.documentElement;
   const r = el.getBoundingClientRect();
   const closest = (s) => el.closest(s);
-  const n = [e.pageX, e.pageY, e.clientX, e.clientY, root.scrollWidth, root.scrollHeight, r.left, r.top, r.width, r.height];
+  // A click with no pointer (Enter on a link, a script's click()) is placed at the middle
+  // of its target, not at the page's corner.
+  const keyed = !e.detail && !e.clientX && !e.clientY;
+  const x = keyed ? r.left + r.width / 2 : e.clientX;
+  const y = keyed ? r.top + r.height / 2 : e.clientY;
+  const n = [x + w.scrollX, y + w.scrollY, x, y, root.scrollWidth, root.scrollHeight, r.left, r.top, r.width, r.height];
   n.push(closest(interactive) ? 1 : 0);
   const link = closest("a[href]");
-  const label = el.childElementCount > maxChildren || closest(masked) || holdsMasked(el) ? null : el.textContent;
+  // A container's text (the page's own, an app's root) is no label.
+  const label =
+    el.getElementsByTagName("*").length > maxElements || closest(masked) || holdsMasked(el) ? null : el.textContent;
   const t = [el.localName, label, link && typeof link.href == "string" ? link.href : null]; // (an SVG link's href is no string)
   path(el, n, t);
   hand(CLICK, n, t);
@@ -281,7 +290,7 @@ function click(e) {
   if (m && m.localName !== "form") marked(m);
 }
 
-let masked, interactive, maxChildren, maxSteps, off;
+let masked, interactive, maxElements, maxSteps, off;
 
 let sid;
 /** The session id, set by the wasm at start: page code forwards it to its backend, to join
@@ -293,13 +302,13 @@ export const sessionId = () => sid;
 export const stop = () => (off?.abort(), mutations?.disconnect(), (sid = undefined));
 
 /** Installs the listeners. The rules come from the wasm: the masking and interactive
- * selectors and the most child elements a label may have (src/clicks.rs), the most steps up
- * the tree a selector needs (src/selector.rs). */
-export function listen(exports, spa, prerendering, maskedRule, interactiveRule, children, steps) {
+ * selectors and the most elements a label's target may hold (src/clicks.rs), the most steps
+ * up the tree a selector needs (src/selector.rs). */
+export function listen(exports, spa, prerendering, maskedRule, interactiveRule, elements, steps) {
   wake = exports.wake;
   masked = maskedRule;
   interactive = interactiveRule;
-  maxChildren = children;
+  maxElements = elements;
   maxSteps = steps;
   try {
     mutations = new MutationObserver(safe(() => wake(MUTATED, 0)));
@@ -329,6 +338,9 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
   // Back from the back/forward cache: a new view of the same page.
   on(w, "pageshow", (e) => e.persisted && wake(SHOWN, 0));
   on(w, "online", () => wake(ONLINE, 0));
+  // A navigation starting (where the browser tells: the Navigation API) answers a click,
+  // before a slow server's page replaces this one.
+  if (w.navigation) on(w.navigation, "navigate", () => wake(MUTATED, 0));
   on(w, "error", (e) => hand(ERROR, [e.lineno || 0, e.colno || 0], [e.message || "", e.filename || ""]));
   on(w, "unhandledrejection", (e) => {
     const r = e.reason;

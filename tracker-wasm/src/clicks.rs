@@ -89,8 +89,9 @@ pub fn label(text: &str) -> String {
 /// a label holding a select or a marked secret gives no text either.
 pub const MASKED: &str = "input,textarea,select,option,[contenteditable]:not([contenteditable=false]),[data-spoor-mask],[data-spoor-ignore]";
 
-/// A target with more child elements than this is a container: its text is not a label.
-pub const MAX_LABEL_CHILDREN: u32 = 3;
+/// A target holding more elements than this is a container (the page's root, an app's
+/// wrapper): its text is not a label.
+pub const MAX_LABEL_ELEMENTS: u32 = 8;
 
 /// Targets that promise a response when clicked, matched with `Element.closest`: only these
 /// can be dead clicks (a click on plain text is not expected to do anything). Form fields

@@ -7,6 +7,9 @@
 //!
 //! The state between two updates is constant, so time is accrued at each update.
 
+/// Longest time one report covers: a day, the collector's bound (a tab hidden for days).
+pub const MAX_REPORT_MS: u64 = 86_400_000;
+
 /// One report: the time since the previous report, in ms.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Report {
@@ -84,13 +87,17 @@ impl Dwell {
     }
 
     /// The time accrued since the previous report, or `None` if there is none worth sending
-    /// (under a millisecond of wall clock).
+    /// (under a millisecond of wall clock). A report holds engaged ≤ visible ≤ total, as the
+    /// collector requires (each kept fraction could otherwise tip one over the next), and
+    /// covers at most [`MAX_REPORT_MS`]; what is left over goes in the next.
     pub fn take(&mut self, now: f64) -> Option<Report> {
         self.advance(now);
+        let total_ms = (self.total as u64).min(MAX_REPORT_MS);
+        let visible_ms = (self.shown as u64).min(total_ms);
         let report = Report {
-            engaged_ms: self.engaged as u64,
-            visible_ms: self.shown as u64,
-            total_ms: self.total as u64,
+            engaged_ms: (self.engaged as u64).min(visible_ms),
+            visible_ms,
+            total_ms,
         };
         if report.total_ms == 0 {
             return None;
@@ -167,6 +174,43 @@ mod tests {
         assert_eq!(sum.total_ms, 25_025);
         assert_eq!(sum.engaged_ms, 25_025);
         assert_eq!(d.take(now), None, "nothing new to report");
+    }
+
+    #[test]
+    fn reports_hold_engaged_within_visible_within_total() {
+        // Fractions kept from earlier reports: visible's 0.7 ms must not make a report of
+        // 60,000.4 ms of wall clock say 60,001 ms visible.
+        let mut d = Dwell::new(0.0, false, true, IDLE);
+        d.visibility(1_000.3, true);
+        let first = d.take(2_000.0).unwrap();
+        assert_eq!(
+            first,
+            Report {
+                engaged_ms: 999,
+                visible_ms: 999,
+                total_ms: 2_000
+            }
+        );
+        let next = d.take(62_000.4).unwrap();
+        assert!(next.engaged_ms <= next.visible_ms && next.visible_ms <= next.total_ms);
+        assert_eq!(next.total_ms, 60_000);
+        // What one report could not hold goes in a later one (fractions of a ms may wait).
+        let last = d.take(62_001.4).unwrap();
+        let visible = first.visible_ms + next.visible_ms + last.visible_ms;
+        assert!((61_000..=61_001).contains(&visible), "{visible}");
+    }
+
+    #[test]
+    fn a_report_covers_at_most_a_day() {
+        let mut d = Dwell::new(0.0, true, true, IDLE);
+        d.visibility(1_000.0, false);
+        let days = 3.0 * MAX_REPORT_MS as f64;
+        let mut total = 0;
+        while let Some(r) = d.take(days) {
+            assert!(r.total_ms <= MAX_REPORT_MS);
+            total += r.total_ms;
+        }
+        assert_eq!(total, 3 * MAX_REPORT_MS);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::dwell::Report;
-use crate::json::Json;
+use crate::json::{cut, Json};
 use crate::selector;
 
 /// Shares (0..1) go on the wire as integers in ten-thousandths: 1/10,000 of a 4K-wide page is
@@ -70,17 +70,6 @@ pub struct Click {
 
 /// Longest error message or source sent (the collector's bound is larger).
 const MAX_ERROR_TEXT: usize = 1000;
-
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or_default()
-}
 
 /// A share as ten-thousandths, a px offset as whole px (clicks' numbers are finite and ≥ 0).
 fn scaled(value: f64, scale: f64) -> i64 {

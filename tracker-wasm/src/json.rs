@@ -106,9 +106,25 @@ impl Json {
     }
 }
 
+/// Longest string written, in bytes: the collector refuses longer text (a URL, a title, a
+/// selector), and one long string must not cost its whole batch. Cut on a character.
+pub const MAX_STR: usize = 2048;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
 fn string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
+    for c in cut(s, MAX_STR).chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -239,6 +255,18 @@ mod tests {
             .end_object()
             .end_object();
         assert_eq!(j.finish(), r#"{"a":1,"b":["x",true,null],"c":{}}"#);
+    }
+
+    #[test]
+    fn strings_are_cut_to_what_the_collector_takes_on_a_character() {
+        let long = "é".repeat(1_500); // 3,000 bytes
+        let mut j = Json::new();
+        j.str(&long).str("short");
+        let out: Vec<String> = serde_json::from_str(&cat(&["[", &j.finish(), "]"])).unwrap();
+        assert_eq!(out[0].len(), MAX_STR);
+        assert!(long.starts_with(&out[0]));
+        assert_eq!(out[1], "short");
+        assert_eq!(cut("😀x", 2), "");
     }
 
     #[test]

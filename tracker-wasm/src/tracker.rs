@@ -66,8 +66,9 @@ pub trait Env {
     fn post(&mut self, body: &str) -> bool;
     /// Hands a body to the browser for delivery after the page is gone; false if refused.
     fn beacon(&mut self, body: &str) -> bool;
-    /// Writes (or with `None` removes) an entry of the offline store.
-    fn save(&mut self, key: &str, value: Option<&str>);
+    /// Writes (or with `None` removes) an entry of the offline store; false if it could not
+    /// (storage blocked or full).
+    fn save(&mut self, key: &str, value: Option<&str>) -> bool;
     fn warn(&mut self, msg: &str);
 }
 
@@ -93,6 +94,9 @@ pub struct Tracker<E: Env> {
     header: Header,
     /// Whether undelivered batches are kept in the offline store.
     offline: bool,
+    /// This page's entry in the offline store: random, so tabs sharing a session id (kept
+    /// in `localStorage`, or a duplicated tab) never overwrite each other's batches.
+    key: String,
     outbox: Outbox,
     /// The batch being sent by `post`, one at a time, in order.
     sending: Option<String>,
@@ -125,13 +129,20 @@ pub struct Tracker<E: Env> {
 
 impl<E: Env> Tracker<E> {
     /// A tracker for this page; nothing is recorded until [`Tracker::navigate`].
-    pub fn new(env: E, config: Config, header: Header, offline: bool) -> Self {
+    pub fn new(mut env: E, config: Config, header: Header, offline: bool) -> Self {
         let dwell = Dwell::new(env.now(), env.visible(), env.focused(), config.idle_ms);
+        let key = cat(&[
+            mirror::KEY_PREFIX,
+            &header.site,
+            ".",
+            &ids::random_id(env.random_bytes()),
+        ]);
         Tracker {
             env,
             config,
             header,
             offline,
+            key,
             outbox: Outbox::new(Limits::default()),
             sending: None,
             failures: 0,
@@ -193,13 +204,15 @@ impl<E: Env> Tracker<E> {
     }
 
     /// Starts a page view if the URL changed (or `force`, for a page restored from the
-    /// back/forward cache): the previous view's report first, then the new pageview.
+    /// back/forward cache): the previous view's report first, then the new pageview. A
+    /// restored page's previous view was reported when it was left; the time it spent in the
+    /// cache belongs to no view (Chromium thaws it, `resume`, before `pageshow`).
     pub fn navigate(&mut self, force: bool) {
         let url = self.env.url();
         if url == self.page && !force {
             return;
         }
-        if !self.page.is_empty() {
+        if !self.page.is_empty() && !force {
             self.answer(); // a navigation answers a pending click
             self.report();
         }
@@ -326,19 +339,25 @@ impl<E: Env> Tracker<E> {
         self.height = height;
     }
 
+    /// Focus came or went. Losing it answers a pending click (a link that opened a window).
     pub fn focus(&mut self, focused: bool) {
         let now = self.env.now();
         self.dwell.focus(now, focused);
+        if !focused {
+            self.answer();
+        }
     }
 
     /// The page was shown or hidden. Hidden may be the last thing a page sees (a tab closed
-    /// on mobile): report and hand everything over.
+    /// on mobile): report and hand everything over. Hiding answers a pending click (a link
+    /// that opened a tab).
     pub fn visibility(&mut self, visible: bool) {
         let now = self.env.now();
         self.dwell.visibility(now, visible);
         if visible {
             self.schedule_beat();
         } else {
+            self.answer();
             self.navigate(false);
             self.report();
             self.send(true);
@@ -415,13 +434,13 @@ impl<E: Env> Tracker<E> {
     /// Sets (or with `None`, clears) the site's own id of the signed-in user, sent with the
     /// batches sealed from now on.
     pub fn identify(&mut self, uid: Option<String>) {
-        if uid
-            .as_deref()
-            .is_some_and(|u| u.is_empty() || u.len() > MAX_USER_ID)
-        {
+        // The collector's rule: a batch carrying any other id would be refused whole.
+        if uid.as_deref().is_some_and(|u| {
+            u.is_empty() || u.len() > MAX_USER_ID || u.chars().any(char::is_control)
+        }) {
             return self
                 .env
-                .warn("spoor: identify() takes a string of 1–128 characters, or null");
+                .warn("spoor: identify() takes a string of 1–128 printable characters, or null");
         }
         // Events recorded before belong to the previous identity.
         self.seal();
@@ -432,8 +451,7 @@ impl<E: Env> Tracker<E> {
     pub fn opt_out(&mut self) {
         self.outbox = Outbox::new(Limits::default());
         if self.offline {
-            let key = self.key();
-            self.env.save(&key, None);
+            self.env.save(&self.key, None);
         }
         self.stopped = true;
     }
@@ -461,24 +479,19 @@ impl<E: Env> Tracker<E> {
     /// Seals what is queued, keeps the offline store current, and sends. `away`: the page is
     /// being hidden or unloaded, so every batch goes to a beacon now — if the collector has
     /// been answering and the browser is online. Otherwise the batches stay in the offline
-    /// store for the next page, since a beacon's fate is never reported back.
+    /// store for the next page, since a beacon's fate is never reported back; but what the
+    /// store cannot keep (none chosen, blocked or full) gets its beacon all the same.
     pub fn send(&mut self, away: bool) {
         self.seal();
         let online = self.env.online();
         if away {
             if online && self.failures == 0 {
-                let sent = self.env.wall();
-                let mut handed = Vec::new();
-                for b in self.outbox.sealed() {
-                    if self.env.beacon(&b.body(sent)) {
-                        handed.push(b.id.clone());
-                    }
-                }
-                for id in handed {
-                    self.outbox.done(&id);
-                }
+                self.beacons();
             }
-            return self.persist();
+            if !self.persist() && online {
+                self.beacons();
+            }
+            return;
         }
         self.persist();
         if self.sending.is_some() || !online {
@@ -531,23 +544,38 @@ impl<E: Env> Tracker<E> {
         }
     }
 
-    /// This tab's key in the offline store.
-    pub fn key(&self) -> String {
-        cat(&[mirror::KEY_PREFIX, &self.header.site, ".", &self.header.sid])
+    /// Hands every sealed batch to a beacon; those the browser takes are done.
+    fn beacons(&mut self) {
+        let sent = self.env.wall();
+        let mut handed = Vec::new();
+        for b in self.outbox.sealed() {
+            if self.env.beacon(&b.body(sent)) {
+                handed.push(b.id.clone());
+            }
+        }
+        for id in handed {
+            self.outbox.done(&id);
+        }
+    }
+
+    /// This page's key in the offline store.
+    #[cfg(test)]
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// Writes the undelivered batches to the offline store (or removes the entry when there
-    /// are none).
-    fn persist(&mut self) {
+    /// are none); false if some are left that it does not keep.
+    fn persist(&mut self) -> bool {
+        let pending = self.outbox.sealed().next().is_some();
         if !self.offline {
-            return;
+            return !pending;
         }
-        let key = self.key();
-        if self.outbox.sealed().next().is_none() {
-            self.env.save(&key, None);
-        } else {
+        if pending {
             let text = mirror::encode(self.outbox.sealed());
-            self.env.save(&key, Some(&text));
+            self.env.save(&self.key, Some(&text))
+        } else {
+            self.env.save(&self.key, None)
         }
     }
 

@@ -146,7 +146,7 @@ pub fn start(base: &str) {
         prerendering,
         clicks::MASKED,
         clicks::INTERACTIVE,
-        clicks::MAX_LABEL_CHILDREN,
+        clicks::MAX_LABEL_ELEMENTS,
         // Steps up to the root a selector may need: its parts, and `html`/`body` above them.
         selector::MAX_DEPTH + 2,
     );

@@ -51,7 +51,7 @@ extern "C" {
         prerendering: bool,
         masked: &str,
         interactive: &str,
-        max_children: u32,
+        max_elements: u32,
         max_steps: usize,
     );
 }
@@ -201,8 +201,8 @@ impl Env for Page {
         beacon(&self.endpoint, body)
     }
 
-    fn save(&mut self, key: &str, value: Option<&str>) {
-        put(LOCAL, key, value);
+    fn save(&mut self, key: &str, value: Option<&str>) -> bool {
+        put(LOCAL, key, value)
     }
 
     fn warn(&mut self, msg: &str) {

@@ -115,6 +115,37 @@ fn selectors_walk_up_to_an_id() {
 }
 
 #[wasm_bindgen_test]
+fn selectors_walk_past_ids_they_cannot_use() {
+    started();
+    fixture("<section id=\":r1:\"><div id=\"123\"><button>Buy</button></div></section>");
+    drain();
+    click_at(&find("#fixture button"), 1.0, 1.0);
+    assert_eq!(only_click(&drain()).sel, "#fixture>section>div>button");
+}
+
+#[wasm_bindgen_test]
+fn a_click_without_a_pointer_is_placed_at_its_target_and_containers_give_no_label() {
+    started();
+    fixture(
+        "<button id=\"go\" style=\"position:fixed;left:100px;top:50px;width:80px;\
+         height:40px;border:0;padding:0\">Go</button>\
+         <div id=\"app\"><ul><li>One</li><li>Two</li><li>Three</li><li>Four</li>\
+         <li>Five</li><li>Six</li><li>Seven</li><li>Eight</li></ul></div>",
+    );
+    drain();
+    // Enter on a button, or a script's click(): no pointer, detail 0, at (0, 0).
+    find("#go").unchecked_ref::<web_sys::HtmlElement>().click();
+    let c = only_click(&drain());
+    assert_eq!((c.ex, c.ey), (0.5, 0.5));
+    assert_eq!(c.y, 70.0 + window().scroll_y().unwrap());
+    // A wrapper holding many elements: its text is the page's, not a label.
+    for target in ["#app", "html", "body"] {
+        click_at(&find(target), 1.0, 1.0);
+        assert_eq!(only_click(&drain()).txt, "", "{target} was labelled");
+    }
+}
+
+#[wasm_bindgen_test]
 fn start_keeps_the_session_id_in_session_storage() {
     started();
     let sid = with(|t| t.session_id().to_string()).unwrap();
@@ -460,12 +491,8 @@ fn undelivered_batches_wait_in_the_offline_store() {
         t.failures = 0;
     });
     let store = window().local_storage().unwrap().unwrap();
-    let key = [
-        crate::mirror::KEY_PREFIX,
-        "test.",
-        &with(|t| t.session_id().to_string()).unwrap(),
-    ]
-    .concat();
+    let key = with(|t| t.key().to_string()).unwrap();
+    assert!(key.starts_with("spoor.out.test."), "{key}");
     let text = store.get_item(&key).unwrap().expect("an offline entry");
     let kept = crate::mirror::decode(&text);
     assert_eq!(kept.len(), 1);

@@ -26,6 +26,8 @@ struct Page {
     beacons: Vec<String>,
     refuse_beacons: bool,
     store: BTreeMap<String, String>,
+    /// Storage full: every write fails.
+    full_store: bool,
     warnings: Vec<String>,
 }
 
@@ -88,11 +90,15 @@ impl Env for Page {
         self.beacons.push(body.into());
         true
     }
-    fn save(&mut self, key: &str, value: Option<&str>) {
+    fn save(&mut self, key: &str, value: Option<&str>) -> bool {
+        if self.full_store && value.is_some() {
+            return false;
+        }
         match value {
             Some(v) => self.store.insert(key.into(), v.into()),
             None => self.store.remove(key),
         };
+        true
     }
     fn warn(&mut self, msg: &str) {
         self.warnings.push(msg.into());
@@ -208,10 +214,7 @@ fn a_pageview_waits_for_the_flush_timer_and_is_forgotten_once_delivered() {
     let batch = parse(&t.env.posts[0]);
     assert_eq!((batch.site.as_str(), batch.sid.as_str()), ("shop", "s"));
     assert_eq!(kinds(&t.env.posts[0]), ["pageview"]);
-    assert!(
-        t.env.store.contains_key("spoor.out.shop.s"),
-        "kept until answered"
-    );
+    assert!(t.env.store.contains_key(t.key()), "kept until answered");
     t.sent(202);
     assert!(
         t.env.store.is_empty(),
@@ -242,10 +245,16 @@ fn the_same_url_is_one_pageview_and_a_new_one_reports_the_last_view_first() {
         other => panic!("{other:?}"),
     }
     assert_eq!(b.events[3].url, "/products/11");
-    // Back from the back/forward cache: the same URL is a new view.
+    // Into the back/forward cache (left) and back hours later (thawed, then shown): the
+    // same URL is a new view, and the time in the cache belongs to no view.
+    t.env.now = 6_000.0;
+    t.leave();
+    assert_eq!(kinds(&t.env.beacons[0]), ["scroll", "dwell"]);
+    t.env.now = 10_000_000.0;
+    t.thawed();
     t.navigate(true);
     t.drain_into_posts();
-    assert_eq!(kinds(&t.env.posts[1]), ["scroll", "pageview"]);
+    assert_eq!(kinds(&t.env.posts[1]), ["pageview"]);
 }
 
 #[test]
@@ -297,10 +306,7 @@ fn a_refused_batch_is_dropped_with_a_warning_but_throttling_is_retried() {
     let mut t = started();
     flush(&mut t);
     t.sent(429);
-    assert!(
-        t.env.store.contains_key("spoor.out.shop.s"),
-        "429 is retried"
-    );
+    assert!(t.env.store.contains_key(t.key()), "429 is retried");
     t.online();
     t.sent(400);
     assert_eq!(t.env.warnings, ["spoor: the collector rejected a batch"]);
@@ -326,16 +332,62 @@ fn hiding_the_page_hands_batches_to_beacons_unless_the_collector_has_been_failin
         t.env.beacons.is_empty(),
         "a beacon's fate is unknown: keep it for later"
     );
-    let kept = mirror::decode(&t.env.store["spoor.out.shop.s"]);
+    let kept = mirror::decode(&t.env.store[t.key()]);
     assert_eq!(kept.len(), 2, "the failed batch and the one sealed on hide");
 
     let mut t = started();
     t.env.refuse_beacons = true;
     t.leave();
-    assert!(
-        t.env.store.contains_key("spoor.out.shop.s"),
-        "refused: kept"
-    );
+    assert!(t.env.store.contains_key(t.key()), "refused: kept");
+}
+
+#[test]
+fn what_the_offline_store_cannot_keep_gets_a_beacon_all_the_same() {
+    for (full, offline) in [(true, true), (false, false)] {
+        let mut t = started();
+        t.offline = offline;
+        t.env.full_store = full;
+        flush(&mut t);
+        t.sent(503);
+        t.env.now = 2_000.0;
+        t.visibility(false);
+        assert_eq!(
+            t.env.beacons.len(),
+            2,
+            "its last chance (full {full}, kept {offline})"
+        );
+        assert!(t.env.store.is_empty());
+    }
+}
+
+#[test]
+fn tabs_sharing_a_session_keep_their_batches_apart() {
+    let mut a = started();
+    let other_tab = Page {
+        counter: 100, // its own random numbers
+        ..Page::default()
+    };
+    let b = Tracker::new(other_tab, a.config.clone(), a.header.clone(), true);
+    assert_eq!(a.header.sid, b.header.sid);
+    assert_ne!(a.key(), b.key());
+    a.env.offline = true;
+    a.leave();
+    assert!(a.env.store.contains_key(a.key()));
+}
+
+#[test]
+fn text_longer_than_the_collector_takes_is_cut_not_the_batch_lost() {
+    let mut t = started();
+    t.env.url = ["/search?q=", &"x".repeat(3_000)].concat();
+    t.env.title = "é".repeat(2_000);
+    t.navigate(false);
+    let b = parse(&t.drain()[0]);
+    let view = b.events.last().unwrap();
+    assert_eq!(view.url.len(), crate::json::MAX_STR);
+    match &view.data {
+        wire::EventData::Pageview(p) => assert_eq!(p.title.len(), crate::json::MAX_STR),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -357,7 +409,7 @@ fn what_an_earlier_page_left_is_sent_first() {
     let mut earlier = started();
     earlier.env.offline = true;
     earlier.leave();
-    let entry = earlier.env.store["spoor.out.shop.s"].clone();
+    let entry = earlier.env.store[earlier.key()].clone();
     let left = parse(&mirror::decode(&entry)[0].body(1));
 
     let mut t = started();
@@ -400,6 +452,19 @@ fn a_late_timer_of_an_earlier_click_does_not_end_a_later_clicks_wait() {
     fire(&mut t, |k| *k == Timer::Dead(2));
     let dead: Vec<bool> = clicks(&t.drain()[0]).iter().map(|c| c.dead).collect();
     assert_eq!(dead, [true, false]);
+}
+
+#[test]
+fn leaving_for_another_tab_or_window_answers_a_click() {
+    let mut t = started();
+    click_at(&mut t, 100.0, 200.0, true); // a link with target=_blank
+    t.visibility(false);
+    assert!(!the_click(&t.env.beacons[0]).dead);
+    let mut t = started();
+    click_at(&mut t, 100.0, 200.0, true); // window.open: a popup takes the focus
+    t.focus(false);
+    fire(&mut t, |k| *k == Timer::Dead(1));
+    assert!(!the_click(&t.drain()[0]).dead);
 }
 
 #[test]
@@ -471,6 +536,12 @@ fn identify_applies_to_events_recorded_after_it() {
     t.custom("signed_in", &[]);
     t.identify(Some(String::new()));
     assert_eq!(t.env.warnings.len(), 1, "an empty id is refused");
+    t.identify(Some("user-7\n".into()));
+    assert_eq!(
+        t.env.warnings.len(),
+        2,
+        "the collector refuses control characters"
+    );
     let bodies = t.drain();
     let uids: Vec<_> = bodies.iter().map(|b| parse(b).uid).collect();
     assert_eq!(uids, [None, Some("user-7".into())]);
