@@ -17,22 +17,26 @@ test("a body without a declared length is cut at 64 KB, not read whole first", a
   const memory = async () =>
     (await (await fetch(`${run.collector.url}/status`)).json()).wasm_memory_bytes;
   const before = await memory();
-  const { status, body } = await postChunked(
+  const answer = await postChunked(
     `${run.collector.url}/v1/events`,
     JSON.stringify(batch([pageview()])),
     " ".repeat(64 * 1024),
     128,
   );
-  assert.equal(status, 413);
-  assert.equal(JSON.parse(body).error, "too_large");
+  // The collector answers 413 and closes while the client is still sending: the answer may
+  // be lost to the connection's reset. Either way it stopped reading; memory shows how much.
+  if (answer.status !== "reset") {
+    assert.equal(answer.status, 413);
+    assert.equal(JSON.parse(answer.body).error, "too_large");
+  }
   const grown = (await memory()) - before;
   assert.ok(grown < 2 * 1024 * 1024, `wasm memory grew by ${grown} bytes`);
 });
 
 /** POSTs `head` then `times` × `chunk` with chunked transfer encoding (no Content-Length),
- * stopping once an answer comes: the collector may answer, and close, before the end. */
+ * stopping once an answer comes; `{status: "reset"}` if the connection was reset first. */
 function postChunked(url, head, chunk, times) {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const req = http.request(url, {
       method: "POST",
       headers: { "content-type": "text/plain", "transfer-encoding": "chunked" },
@@ -44,10 +48,9 @@ function postChunked(url, head, chunk, times) {
       resp.setEncoding("utf8");
       resp.on("data", (d) => (body += d));
       resp.on("end", () => resolve({ status: resp.statusCode, body }));
-      resp.on("error", reject);
+      resp.on("error", () => resolve({ status: "reset" }));
     });
-    // Writing into a connection the server has closed fails; the answer is what counts.
-    req.on("error", (e) => answered || reject(e));
+    req.on("error", () => answered || resolve({ status: "reset" }));
     (async () => {
       req.write(head);
       for (let i = 0; i < times && !answered && !req.destroyed; i++) {
