@@ -215,7 +215,7 @@ async fn logs(mut req: Request, env: &Env) -> Result<Response> {
         return Err(Error::UnsupportedMediaType);
     }
     let batches = logs::parse(
-        &body(&mut req, logs::MAX_BODY).await?,
+        &read_body(&mut req, logs::MAX_BODY).await?,
         &service,
         clock::now_ms(),
     )?;
@@ -275,7 +275,7 @@ async fn events(mut req: Request, env: &Env, started: i64) -> Result<Response> {
 
     let url = req.inner().url();
     let encoding = ingest::encoding_param(&url);
-    let body = ingest::decode(body(&mut req, ingest::MAX_BODY).await?, encoding)?;
+    let body = ingest::decode(read_body(&mut req, ingest::MAX_BODY).await?, encoding)?;
     let mut envelope = ingest::parse(&body, clock::now_ms())?;
     config.allows(&envelope.batch.site, origin.as_deref())?;
     limit(env, SITE_LIMIT, &envelope.batch.site).await?;
@@ -295,7 +295,7 @@ async fn events(mut req: Request, env: &Env, started: i64) -> Result<Response> {
 /// checked before reading (the runtime holds the body to it); a body sent without one, in
 /// chunks, is read chunk by chunk and refused once past the limit, rather than buffered whole
 /// in the isolate's memory, whatever its size.
-async fn body(req: &mut Request, limit: usize) -> Result<Vec<u8>> {
+async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>> {
     use futures_util::StreamExt;
     let declared: Option<usize> = req
         .headers()

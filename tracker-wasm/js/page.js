@@ -279,9 +279,10 @@ function click(e) {
   const n = [x + w.scrollX, y + w.scrollY, x, y, root.scrollWidth, root.scrollHeight, r.left, r.top, r.width, r.height];
   n.push(closest(interactive) ? 1 : 0);
   const link = closest("a[href]");
-  // A container's text (the page's own, an app's root) is no label.
+  // A container's text (the page's own, an app's root) is no label. (Indexing the live
+  // collection walks only as far as that element, not the whole subtree.)
   const label =
-    el.getElementsByTagName("*").length > maxElements || closest(masked) || holdsMasked(el) ? null : el.textContent;
+    el.getElementsByTagName("*")[maxElements] || closest(masked) || holdsMasked(el) ? null : el.textContent;
   const t = [el.localName, label, link && typeof link.href == "string" ? link.href : null]; // (an SVG link's href is no string)
   path(el, n, t);
   hand(CLICK, n, t);

@@ -485,10 +485,11 @@ impl<E: Env> Tracker<E> {
         self.seal();
         let online = self.env.online();
         if away {
-            if online && self.failures == 0 {
+            let trusted = online && self.failures == 0;
+            if trusted {
                 self.beacons();
             }
-            if !self.persist() && online {
+            if !self.persist() && online && !trusted {
                 self.beacons();
             }
             return;

@@ -25,6 +25,8 @@ struct Page {
     refuse_posts: bool,
     beacons: Vec<String>,
     refuse_beacons: bool,
+    /// Beacons asked for, taken or refused.
+    beacon_tries: usize,
     store: BTreeMap<String, String>,
     /// Storage full: every write fails.
     full_store: bool,
@@ -84,6 +86,7 @@ impl Env for Page {
         true
     }
     fn beacon(&mut self, body: &str) -> bool {
+        self.beacon_tries += 1;
         if self.refuse_beacons {
             return false;
         }
@@ -358,6 +361,12 @@ fn what_the_offline_store_cannot_keep_gets_a_beacon_all_the_same() {
         );
         assert!(t.env.store.is_empty());
     }
+    // A beacon the browser refused is not asked for again in the same breath.
+    let mut t = started();
+    t.offline = false;
+    t.env.refuse_beacons = true;
+    t.leave();
+    assert_eq!(t.env.beacon_tries, 1);
 }
 
 #[test]
