@@ -20,10 +20,31 @@ const bucketOf = (vw) =>
 
 const state = { site: "demo", from: "", to: "", page: null, bucket: null };
 
+/**
+ * The read key (the collector's READ_KEYS): typed into the form, or handed over in the link's
+ * fragment (`#key=…`, which never reaches a server), then kept in this browser only.
+ */
+const KEY_STORE = "spoor-read-key";
+function readKey() {
+  const handed = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (handed) {
+    localStorage.setItem(KEY_STORE, handed);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return localStorage.getItem(KEY_STORE) || "";
+}
+
 async function api(path, params) {
   const query = new URLSearchParams({ site: state.site, ...params });
-  const resp = await fetch(`${path}?${query}`);
+  const key = $("#key").value;
+  const resp = await fetch(`${path}?${query}`, {
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+  });
   const body = await resp.json();
+  if (resp.status === 401) {
+    $("#key").focus();
+    throw new Error(key ? "this read key is not valid" : "enter the read key (READ_KEYS)");
+  }
   if (!resp.ok) throw new Error(body.field ? `${body.field}: ${body.message}` : body.message);
   return body;
 }
@@ -45,6 +66,7 @@ function readControls() {
   state.from = params.get("from") || isoDay(weekAgo);
   state.page = params.get("page");
   $("#site").value = state.site;
+  $("#key").value = readKey();
   $("#from").value = state.from;
   $("#to").value = state.to;
 }
@@ -402,7 +424,7 @@ async function live() {
 /** One session's page events and the server logs that carry its id, on one timeline. */
 async function showSession(sid) {
   try {
-    const { events, logs } = await api("/v1/session", { sid });
+    const { events, logs, events_truncated, logs_truncated } = await api("/v1/session", { sid });
     const items = [
       ...events.map((e) => ({ at: e.at, side: "page", what: e.k, text: `${e.url} ${describe(e)}` })),
       ...logs.map((l) => ({
@@ -424,6 +446,12 @@ async function showSession(sid) {
       li.querySelector(".text").textContent = i.text;
       list.appendChild(li);
     }
+    const cut = [
+      events_truncated && `${events.length} events`,
+      logs_truncated && `${logs.length} server log records`,
+    ].filter(Boolean);
+    $("#session-cut").hidden = cut.length === 0;
+    $("#session-cut").textContent = `A long session: only its first ${cut.join(" and ")} are shown.`;
     $("#session-id").textContent = sid;
     $("#session-card").hidden = false;
     $("#session-card").scrollIntoView({ behavior: "smooth", block: "nearest" });
@@ -436,11 +464,20 @@ $("#session-close").addEventListener("click", () => ($("#session-card").hidden =
 
 $("#controls").addEventListener("submit", (e) => {
   e.preventDefault();
+  localStorage.setItem(KEY_STORE, $("#key").value);
   const url = new URL(location.href);
   for (const name of ["site", "from", "to"]) url.searchParams.set(name, $(`#${name}`).value);
   url.searchParams.delete("page");
   history.replaceState(null, "", url);
   readControls();
+  load();
+  live();
+});
+
+// A key handed over while the page is open (the link pasted again) arrives as a fragment change.
+window.addEventListener("hashchange", () => {
+  if (!location.hash.includes("key=")) return;
+  $("#key").value = readKey();
   load();
   live();
 });

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { deflateSync } from "node:zlib";
+import { READ_KEY, readHeaders } from "../scripts/lib/collector.mjs";
 import { waitFor } from "../scripts/lib/ports.mjs";
 import { batch, batchV2, click, pageview, post } from "./lib/batches.mjs";
 import { drainAlerts, partition, s3Keys, s3Text, scanAll, sessionEvents } from "./lib/stores.mjs";
@@ -10,14 +11,18 @@ import { stack } from "./lib/stack.mjs";
 
 const FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
+const SHOP_READ_KEY = "shop-only-read-key";
 const run = stack({
-  vars: { SITES: JSON.stringify({ demo: ["*"], shop: ["https://shop.example"] }) },
+  vars: {
+    SITES: JSON.stringify({ demo: ["*"], shop: ["https://shop.example"] }),
+    READ_KEYS: JSON.stringify({ "*": READ_KEY, shop: SHOP_READ_KEY }),
+  },
 });
 
 const today = () => new Date().toISOString().slice(0, 10);
 
-async function getJson(path) {
-  const resp = await fetch(`${run.collector.url}${path}`);
+async function getJson(path, headers = readHeaders) {
+  const resp = await fetch(`${run.collector.url}${path}`, { headers });
   return { status: resp.status, json: await resp.json() };
 }
 
@@ -226,6 +231,31 @@ test("DynamoDB, S3 and SNS hold exactly what was sent, enriched, without the IP"
   assert.equal(bad.status, 400);
   assert.equal(bad.json.field, "from");
   assert.equal((await getJson("/v1/count?site=nope")).status, 403);
+});
+
+test("the read side needs a read key for its site, except the visitor counter", async () => {
+  const reads = ["/v1/stats?site=demo", "/v1/live?site=demo", "/v1/incidents?site=demo",
+    "/v1/session?site=demo&sid=s-1", "/v1/incidents?service=collector"];
+  const shop = { authorization: `Bearer ${SHOP_READ_KEY}` };
+  for (const path of reads) {
+    const none = await getJson(path, {});
+    assert.equal(none.status, 401, `${path} without a key`);
+    assert.equal(none.json.error, "unauthorized");
+    const wrong = await getJson(path, { authorization: `Bearer ${READ_KEY}x` });
+    assert.equal(wrong.status, 401, `${path} with a wrong key`);
+    const other = await getJson(path, shop);
+    assert.equal(other.status, 403, `${path} with another site's key`);
+    assert.match(other.json.message, /may not read/);
+    assert.equal((await getJson(path)).status, 200, `${path} with the * key`);
+  }
+  assert.equal((await getJson("/v1/stats?site=shop", shop)).status, 200, "its own site");
+  assert.equal((await getJson("/v1/count?site=demo", {})).status, 200, "the counter is public");
+  // A dashboard on another origin may send the key: the preflight allows the header.
+  const preflight = await fetch(`${run.collector.url}/v1/stats`, {
+    method: "OPTIONS",
+    headers: { origin: "https://dash.example", "access-control-request-headers": "authorization" },
+  });
+  assert.match(preflight.headers.get("access-control-allow-headers"), /authorization/);
 });
 
 test("/status reports the bindings and the stores", async () => {

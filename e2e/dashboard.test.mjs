@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
+import { READ_KEY, readHeaders } from "../scripts/lib/collector.mjs";
 import { root } from "../scripts/lib/emulator.mjs";
 import { waitFor } from "../scripts/lib/ports.mjs";
 import { frames, trackerReady, watchProblems } from "./lib/browser.mjs";
@@ -67,27 +68,36 @@ test("the dashboard shows what a scripted visit sent, and no typed text is store
   await shop.click("[data-view=returns]");
   await shop.close({ runBeforeUnload: true });
 
-  const stats = async () =>
-    (await fetch(`${run.collector.url}/v1/stats?site=demo&path=/product`)).json();
+  const read = async (path) =>
+    (await fetch(`${run.collector.url}${path}`, { headers: readHeaders })).json();
+  const stats = () => read("/v1/stats?site=demo&path=/product");
   await waitFor(
     "the visit's aggregates",
     async () => {
-      const all = await (await fetch(`${run.collector.url}/v1/stats?site=demo`)).json();
+      const all = await read("/v1/stats?site=demo");
       const product = await stats();
       return all.totals.pageviews === 4 && product.heatmap.clicks.length === 5;
     },
     { timeoutMs: 30_000, everyMs: 300 },
   );
   await waitFor("the error incident", async () => {
-    const { incidents } = await (await fetch(`${run.collector.url}/v1/incidents?site=demo`)).json();
+    const { incidents } = await read("/v1/incidents?site=demo");
     return incidents.some((i) => i.message_id);
   });
 
-  // The dashboard.
+  // The dashboard, without its read key first: it asks for one and shows nothing.
+  const locked = await context.newPage();
+  await locked.goto(`${run.collector.url}/dashboard/?page=/product`);
+  await locked.waitForFunction(() => !document.querySelector("#error").hidden);
+  assert.match(await locked.locator("#error").textContent(), /enter the read key/);
+  assert.equal((await locked.locator("#pageviews-range").textContent()).trim(), "–");
+  await locked.close();
+  // The link `make demo` prints hands the key over in the fragment, which the page then drops.
   const dash = await context.newPage();
   await dash.setViewportSize({ width: 1280, height: 900 });
   const dashProblems = watchProblems(dash);
-  await dash.goto(`${run.collector.url}/dashboard/?page=/product`);
+  await dash.goto(`${run.collector.url}/dashboard/?page=/product#key=${READ_KEY}`);
+  assert.equal(new URL(dash.url()).hash, "");
   await dash.waitForFunction(() => document.querySelector("#heat-canvas")?.dataset.points === "5");
   // The page in the heatmap grows after load, as it did for the visitor; the clicks are placed
   // again once it has.
@@ -126,7 +136,7 @@ test("the dashboard shows what a scripted visit sent, and no typed text is store
   assert.ok(heat.alpha > 0, "the canvas is drawn there");
 
   // Viewing the dashboard (and the page inside its heatmap) tracked nothing.
-  const after = await (await fetch(`${run.collector.url}/v1/stats?site=demo`)).json();
+  const after = await read("/v1/stats?site=demo");
   assert.equal(after.totals.pageviews, 4);
 
   // No typed text anywhere: DynamoDB, S3, the SNS messages.

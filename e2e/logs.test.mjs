@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { LOG_KEY } from "../scripts/lib/collector.mjs";
+import { LOG_KEY, readHeaders } from "../scripts/lib/collector.mjs";
 import { waitFor } from "../scripts/lib/ports.mjs";
 import { batch, click, pageview, post } from "./lib/batches.mjs";
 import { drainAlerts, dynamo, partition, s3Keys, s3Text } from "./lib/stores.mjs";
@@ -75,7 +75,9 @@ test("a burst of 1,000 identical errors is one incident with count 1,000 and one
   const incident = await waitFor(
     "one incident counting 1,000",
     async () => {
-      const resp = await fetch(`${run.collector.url}/v1/incidents?service=shop-api`);
+      const resp = await fetch(`${run.collector.url}/v1/incidents?service=shop-api`, {
+        headers: readHeaders,
+      });
       const { incidents } = await resp.json();
       const timeouts = incidents.filter((i) => i.message.startsWith("Timeout calling payments after"));
       return timeouts.length === 1 && timeouts[0].count === 1000 && timeouts[0];
@@ -133,7 +135,9 @@ test("a browser session and the server logs that carry its id are read together"
   ];
   assert.equal((await sendLogs(logs)).status, 202);
   const session = await waitFor("the joined session", async () => {
-    const resp = await fetch(`${run.collector.url}/v1/session?site=demo&sid=${sent.sid}`);
+    const resp = await fetch(`${run.collector.url}/v1/session?site=demo&sid=${sent.sid}`, {
+      headers: readHeaders,
+    });
     const body = await resp.json();
     return body.events.length === 2 && body.logs.length === 2 && body;
   });

@@ -18,7 +18,7 @@ if git grep --untracked -nEi 'secret_access_key["'"'"' ]*[:=][ "'"'"']*[A-Za-z0-
   report "an AWS secret access key is committed"
 fi
 # wrangler.toml may name the secrets in comments only.
-if grep -nE '^[[:space:]]*(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|IP_HASH_KEY|LOG_KEYS)[[:space:]]*=' wrangler.toml; then
+if grep -nE '^[[:space:]]*(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|IP_HASH_KEY|LOG_KEYS|READ_KEYS)[[:space:]]*=' wrangler.toml; then
   report "wrangler.toml gives a secret a value: use wrangler secret put"
 fi
 [ "$found" -eq 0 ] && echo "secret check: no secrets in the repository"

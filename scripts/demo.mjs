@@ -1,7 +1,7 @@
 // `make demo`: the AWS emulator and the collector (in local workerd) on 127.0.0.1, serving the
 // demo shop; prints where to look and runs until Ctrl-C, which stops everything it started.
 // Ports: SPOOR_PORT (collector, default 8787) and SPOOR_AWS_PORT (emulator, default 4566).
-import { startCollector } from "./lib/collector.mjs";
+import { READ_KEY, startCollector } from "./lib/collector.mjs";
 import { startEmulator } from "./lib/emulator.mjs";
 import { ensureFree } from "./lib/ports.mjs";
 
@@ -27,7 +27,8 @@ try {
 
 console.log(`
   Demo shop    ${collector.url}/
-  Dashboard    ${collector.url}/dashboard/
+  Dashboard    ${collector.url}/dashboard/#key=${READ_KEY}
+               (the read key is new each run; the link hands it to the dashboard)
   Collector    ${collector.url}/v1/events   (status: ${collector.url}/status)
   Tracker      ${collector.url}/t.js
   AWS emulator ${emulator.endpoint}   table ${emulator.table}, bucket ${emulator.bucket}

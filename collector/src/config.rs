@@ -27,6 +27,9 @@ pub struct Config {
     pub rage_alert_threshold: u64,
     /// API keys of the services allowed to send logs (`LOG_KEYS`, a secret): service → key.
     pub log_keys: BTreeMap<String, String>,
+    /// Keys of the read API (`READ_KEYS`, a secret): site or service → key; the key named `*`
+    /// reads everything. Without any, the read API answers only `/v1/count`.
+    pub read_keys: BTreeMap<String, String>,
     /// Rules raising the severity of log records (`SEVERITY_RULES`).
     pub severity_rules: Vec<Rule>,
     /// Which of its own requests the collector logs.
@@ -78,6 +81,7 @@ impl std::fmt::Debug for Config {
             .field("alert_window_ms", &self.alert_window_ms)
             .field("rage_alert_threshold", &self.rage_alert_threshold)
             .field("log_services", &self.log_keys.keys().collect::<Vec<_>>())
+            .field("readers", &self.read_keys.keys().collect::<Vec<_>>())
             .field("severity_rules", &self.severity_rules)
             .field("log_requests", &self.log_requests)
             .field("surge_window_ms", &self.surge_window_ms)
@@ -144,13 +148,14 @@ impl Config {
                 "RAGE_ALERT_THRESHOLD",
                 DEFAULT_RAGE_ALERT_THRESHOLD,
             )?),
-            log_keys: match get("LOG_KEYS").filter(|v| !v.trim().is_empty()) {
-                None => BTreeMap::new(),
-                Some(json) => serde_json::from_str(&json).map_err(|_| {
-                    // Never echo a secret in an error.
-                    Error::Config("LOG_KEYS must be a JSON object of service → key".into())
-                })?,
-            },
+            log_keys: keys(
+                get("LOG_KEYS"),
+                "LOG_KEYS must be a JSON object of service → key",
+            )?,
+            read_keys: keys(
+                get("READ_KEYS"),
+                "READ_KEYS must be a JSON object of site, service or * → key",
+            )?,
             severity_rules: logs::rules(get("SEVERITY_RULES").as_deref())?,
             log_requests: match get("LOG_REQUESTS").as_deref() {
                 None | Some("all") => LogRequests::All,
@@ -193,6 +198,29 @@ impl Config {
         found
     }
 
+    /// Whether `key` may read what belongs to `scope` (a site, or a service's incidents): the
+    /// scope's own key or the `*` key. Every key is compared, each in constant time.
+    pub fn may_read(&self, key: &str, scope: &str) -> Result<()> {
+        if self.read_keys.is_empty() {
+            return Err(Error::Forbidden(
+                "reading is off: this deployment has no READ_KEYS".into(),
+            ));
+        }
+        let mut known = false;
+        let mut allowed = false;
+        for (name, k) in &self.read_keys {
+            if constant_time_eq(k.as_bytes(), key.as_bytes()) {
+                known = true;
+                allowed |= name == "*" || name == scope;
+            }
+        }
+        match (known, allowed) {
+            (_, true) => Ok(()),
+            (true, false) => Err(Error::Forbidden(format!("this key may not read {scope:?}"))),
+            (false, _) => Err(Error::Unauthorized),
+        }
+    }
+
     /// Whether `site` is configured, and a page at `origin` may send for it. Requests without an
     /// `Origin` (server-side senders) are judged by the site alone.
     pub fn allows(&self, site: &str, origin: Option<&str>) -> Result<()> {
@@ -205,6 +233,22 @@ impl Config {
                 format!("origin {o:?} may not send for site {site:?}"),
             )),
             _ => Ok(()),
+        }
+    }
+}
+
+/// A secret JSON object of name → key; an error never echoes the value.
+fn keys(value: Option<String>, error: &str) -> Result<BTreeMap<String, String>> {
+    match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(BTreeMap::new()),
+        Some(json) => {
+            let keys: BTreeMap<String, String> =
+                serde_json::from_str(&json).map_err(|_| Error::Config(error.into()))?;
+            // An empty key would let an empty Authorization header in.
+            if keys.values().any(|k| k.trim().is_empty()) {
+                return Err(Error::Config(error.into()));
+            }
+            Ok(keys)
         }
     }
 }
@@ -288,6 +332,31 @@ mod tests {
         assert_eq!(c.log_service("key-c"), None);
         assert_eq!(c.log_service(""), None);
         assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
+    }
+
+    #[test]
+    fn read_keys_read_their_scope() {
+        let c = Config::from_lookup(vars(&[(
+            "READ_KEYS",
+            r#"{"demo": "k-demo", "shop-api": "k-shop", "*": "k-all"}"#,
+        )]))
+        .unwrap();
+        assert!(c.may_read("k-demo", "demo").is_ok());
+        assert!(c.may_read("k-all", "demo").is_ok() && c.may_read("k-all", "other").is_ok());
+        assert!(c.may_read("k-shop", "shop-api").is_ok());
+        let status = |key: &str, scope: &str| c.may_read(key, scope).unwrap_err().status();
+        assert_eq!(status("k-demo", "open"), 403, "another site's key");
+        assert_eq!(status("k-demo", "shop-api"), 403);
+        assert_eq!(status("k-dem", "demo"), 401, "a wrong key");
+        assert_eq!(status("", "demo"), 401);
+        assert!(!format!("{c:?}").contains("k-all"), "keys stay secret");
+        let off = Config::from_lookup(vars(&[])).unwrap();
+        assert!(off.read_keys.is_empty());
+        assert_eq!(off.may_read("", "demo").unwrap_err().status(), 403);
+        for bad in [r#"{"demo": ""}"#, r#"["k"]"#] {
+            let err = Config::from_lookup(vars(&[("READ_KEYS", bad)])).unwrap_err();
+            assert!(err.to_string().contains("READ_KEYS"), "{err}");
+        }
     }
 
     #[test]

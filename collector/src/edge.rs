@@ -193,12 +193,8 @@ fn known(path: &str) -> bool {
 async fn logs(mut req: Request, env: &Env) -> Result<Response> {
     let config = config(env)?;
     let headers = req.headers();
-    let key = headers
-        .get("authorization")?
-        .and_then(|a| a.strip_prefix("Bearer ").map(str::to_string))
-        .unwrap_or_default();
     let service = config
-        .log_service(key.trim())
+        .log_service(&bearer(&req)?)
         .ok_or(Error::Unauthorized)?
         .to_string();
     let content_type = headers.get("content-type")?.unwrap_or_default();
@@ -333,7 +329,17 @@ async fn limit(env: &Env, binding: &str, key: &str) -> Result<()> {
     }
 }
 
-/// The read routes, for the dashboard.
+/// The key of an `Authorization: Bearer <key>` header (empty without one).
+fn bearer(req: &Request) -> Result<String> {
+    Ok(req
+        .headers()
+        .get("authorization")?
+        .and_then(|a| a.strip_prefix("Bearer ").map(|k| k.trim().to_string()))
+        .unwrap_or_default())
+}
+
+/// The read routes, for the dashboard. Each needs a read key for its site or service (see
+/// `Config::may_read`), except the visitor counter, which pages may show to anyone.
 async fn read(req: &Request, env: &Env, path: &str) -> Result<Response> {
     let config = config(env)?;
     let query: BTreeMap<String, String> = req
@@ -341,9 +347,11 @@ async fn read(req: &Request, env: &Env, path: &str) -> Result<Response> {
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    let key = bearer(req)?;
     let stores = Stores::new(&config);
     // Incidents may be asked for by service (`?service=`) instead of site.
     if let (true, Some(service)) = (path == "/v1/incidents", query.get("service")) {
+        config.may_read(&key, service)?;
         if !config.log_keys.contains_key(service) && service != "collector" {
             return Err(Error::Forbidden(format!("unknown service {service:?}")));
         }
@@ -360,6 +368,9 @@ async fn read(req: &Request, env: &Env, path: &str) -> Result<Response> {
         } else {
             Error::Forbidden(format!("unknown site {site:?}"))
         });
+    }
+    if path != "/v1/count" {
+        config.may_read(&key, &site)?;
     }
     let body = match path {
         "/v1/count" => reads::count(&stores.dynamodb, &site).await?,
@@ -517,7 +528,10 @@ fn cors(mut resp: Response, preflight: bool) -> worker::Result<Response> {
     h.set("access-control-allow-origin", "*")?;
     if preflight {
         h.set("access-control-allow-methods", "POST, GET, OPTIONS")?;
-        h.set("access-control-allow-headers", "content-type")?;
+        h.set(
+            "access-control-allow-headers",
+            "content-type, authorization",
+        )?;
         h.set("access-control-max-age", "86400")?;
     }
     Ok(resp)

@@ -1,6 +1,7 @@
-//! The read side, for the dashboard: `GET /v1/count`, `GET /v1/stats`, `GET /v1/incidents`.
-//! Query parameters are validated like batches (a JSON 400 naming the parameter); the answers
-//! are shaped from the items `records` writes.
+//! The read side, for the dashboard: `GET /v1/count`, `/v1/stats`, `/v1/incidents`,
+//! `/v1/live`, `/v1/session`. Query parameters are validated like batches (a JSON 400 naming
+//! the parameter); the answers are shaped from the items `records` writes. Every answer is
+//! bounded: no request reads a partition whole, however large it has grown.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,13 @@ use crate::records;
 pub const MAX_DAYS: i64 = 92;
 /// Most individual clicks returned for a heatmap (the newest).
 pub const MAX_CLICKS: usize = 5000;
+/// Most page-days (one page's counters on one day) one `/v1/stats` request sums: beyond, the
+/// caller is asked for a shorter range rather than given a partial sum.
+pub const MAX_PAGE_DAYS: usize = 20_000;
+/// Most events, and most log records, `/v1/session` returns (the first, in time order).
+pub const MAX_SESSION_ITEMS: usize = 1000;
+/// Most incidents `/v1/incidents` returns (the newest).
+pub const MAX_INCIDENTS: usize = 500;
 
 /// What `/v1/stats` and `/v1/incidents` are asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,16 +106,34 @@ pub async fn stats(db: &DynamoDb, r: &Range) -> Result<Value> {
     let mut pages: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut days = Vec::new();
     let mut totals = Map::new();
+    let mut read = 0;
     for day in r.from..=r.to {
         let date = clock::date_of_day(day);
         let mut day_total = Map::new();
-        for item in db.query_partition(&format!("A#{}#{date}", r.site)).await? {
+        let partition = format!("A#{}#{date}", r.site);
+        let items = match &r.path {
+            // One page: its own item of the day, not the whole site's.
+            Some(path) => db
+                .get(&key(partition, format!("P#{path}")))
+                .await?
+                .into_iter()
+                .collect(),
+            None => {
+                db.query_partition(&partition, MAX_PAGE_DAYS - read + 1)
+                    .await?
+            }
+        };
+        read += items.len();
+        if read > MAX_PAGE_DAYS {
+            return Err(Error::invalid(
+                "from",
+                format!("the range holds more than {MAX_PAGE_DAYS} page-days: ask for fewer days"),
+            ));
+        }
+        for item in items {
             let Some(path) = item.get("path").and_then(Attr::as_s).map(str::to_string) else {
                 continue;
             };
-            if r.path.as_ref().is_some_and(|p| *p != path) {
-                continue;
-            }
             let c = counters(&item);
             add_into(pages.entry(path).or_default(), &c);
             add_into(&mut day_total, &c);
@@ -150,8 +176,9 @@ async fn heatmap(db: &DynamoDb, r: &Range, path: &str) -> Result<Value> {
     let mut clicks = Vec::new();
     for day in (r.from..=r.to).rev() {
         let date = clock::date_of_day(day);
+        // One item per viewport-width bucket.
         for item in db
-            .query_partition(&format!("H#{}#{path}#{date}", r.site))
+            .query_partition(&format!("H#{}#{path}#{date}", r.site), 64)
             .await?
         {
             let width = item["sk"]
@@ -246,38 +273,70 @@ fn attr_json(a: &Attr) -> Value {
 }
 
 /// `/v1/session?site=&sid=`: one browser session's events and the server logs that carry its
-/// session id, each in time order: what happened in the page, and behind it.
+/// session id, each in time order: what happened in the page, and behind it. Logs are shown
+/// only for a session this site has events for: a site's reader sees no other site's sessions.
 pub async fn session(db: &DynamoDb, site: &str, sid: &str) -> Result<Value> {
     if sid.is_empty() || sid.len() > 128 {
         return Err(Error::invalid("sid", "required, at most 128 characters"));
     }
-    let events: Vec<Value> = db
-        .query_partition(&format!("S#{site}#{sid}"))
-        .await?
-        .iter()
-        .map(live_event)
-        .collect();
-    let logs: Vec<Value> = db
-        .query_partition(&format!("G#{sid}"))
-        .await?
-        .iter()
-        .map(live_event)
-        .collect();
-    Ok(json!({ "site": site, "sid": sid, "events": events, "logs": logs }))
+    let (events, events_truncated) = first(
+        db.query_partition(&format!("S#{site}#{sid}"), MAX_SESSION_ITEMS + 1)
+            .await?,
+        MAX_SESSION_ITEMS,
+    );
+    let (logs, logs_truncated) = if events.is_empty() {
+        (Vec::new(), false)
+    } else {
+        first(
+            db.query_partition(&format!("G#{sid}"), MAX_SESSION_ITEMS + 1)
+                .await?,
+            MAX_SESSION_ITEMS,
+        )
+    };
+    let shown = |items: Vec<Item>| items.iter().map(live_event).collect::<Vec<_>>();
+    Ok(json!({
+        "site": site, "sid": sid,
+        "events": shown(events), "events_truncated": events_truncated,
+        "logs": shown(logs), "logs_truncated": logs_truncated,
+    }))
+}
+
+/// The first `n` items, and whether there were more.
+fn first(mut items: Vec<Item>, n: usize) -> (Vec<Item>, bool) {
+    let more = items.len() > n;
+    items.truncate(n);
+    (items, more)
+}
+
+/// The sort-key bounds of the incidents whose windows start in `r`'s days. Incident sort keys
+/// start with the window's start in ms, unpadded, so the bounds are kept to 13 digits (years
+/// 2001 to 2286), where text order is number order.
+fn incident_bounds(r: &Range) -> Option<(String, String)> {
+    const LOW: i64 = 1_000_000_000_000;
+    const HIGH: i64 = 9_999_999_999_999;
+    let start = (r.from * 86_400_000).max(LOW);
+    // `<end>` sorts before every `<end>#fingerprint`, and after every earlier window.
+    let end = ((r.to + 1) * 86_400_000).min(HIGH);
+    (start < end).then(|| (start.to_string(), end.to_string()))
 }
 
 /// `/v1/incidents?site=` (or `?service=`): the incidents in the range, newest first.
 pub async fn incidents(db: &DynamoDb, r: &Range) -> Result<Value> {
-    let start = r.from * 86_400_000;
-    let end = (r.to + 1) * 86_400_000;
-    let mut list: Vec<Value> = db
-        .query_partition(&format!("I#{}", r.site))
-        .await?
+    let (items, truncated) = match incident_bounds(r) {
+        None => (Vec::new(), false),
+        Some((from, to)) => first(
+            db.query_range(
+                &format!("I#{}", r.site),
+                (&from, &to),
+                MAX_INCIDENTS + 1,
+                true,
+            )
+            .await?,
+            MAX_INCIDENTS,
+        ),
+    };
+    let list: Vec<Value> = items
         .iter()
-        .filter(|i| {
-            let w = i.get("window_start").and_then(Attr::as_f64).unwrap_or(0.0) as i64;
-            (start..end).contains(&w)
-        })
         .map(|i| {
             let fields = i
                 .iter()
@@ -286,8 +345,7 @@ pub async fn incidents(db: &DynamoDb, r: &Range) -> Result<Value> {
             Value::Object(fields.collect())
         })
         .collect();
-    list.sort_by_key(|v| std::cmp::Reverse(v["window_start"].as_i64().unwrap_or(0)));
-    Ok(json!({ "site": r.site, "incidents": list }))
+    Ok(json!({ "site": r.site, "incidents": list, "truncated": truncated }))
 }
 
 #[cfg(test)]
@@ -340,6 +398,37 @@ mod tests {
             "from"
         );
         assert_eq!(field(&[("site", "d"), ("path", "p")]), "path");
+    }
+
+    #[test]
+    fn incident_bounds_cover_the_days_in_text_order() {
+        let day = |d: &str| clock::parse_date(d).unwrap();
+        let r = |from: &str, to: &str| Range {
+            site: "demo".into(),
+            from: day(from),
+            to: day(to),
+            path: None,
+        };
+        let (from, to) = incident_bounds(&r("2025-11-22", "2025-11-22")).unwrap();
+        assert_eq!(
+            (from.as_str(), to.as_str()),
+            ("1763769600000", "1763856000000")
+        );
+        // The last window of the day is in, the first of the next day out.
+        assert!(format!("{}#fp", 1_763_856_000_000i64 - 1) < to);
+        assert!(format!("{}#fp", 1_763_856_000_000i64) > to);
+        // Ranges before 2001 are cut to where the keys have 13 digits, or empty.
+        let (from, _) = incident_bounds(&r("1990-01-01", "2025-11-22")).unwrap();
+        assert_eq!(from, "1000000000000");
+        assert_eq!(incident_bounds(&r("1990-01-01", "1990-01-02")), None);
+    }
+
+    #[test]
+    fn first_says_whether_there_was_more() {
+        let items = |n: usize| vec![Item::new(); n];
+        assert_eq!(first(items(3), 2).0.len(), 2);
+        assert!(first(items(3), 2).1);
+        assert!(!first(items(2), 2).1);
     }
 
     #[test]

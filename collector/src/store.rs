@@ -192,8 +192,13 @@ impl Stores {
             .dynamodb
             .query_range(
                 &format!("W#{site}"),
-                &surge::window_sort_key(first),
-                &surge::window_sort_key(last),
+                (
+                    &surge::window_sort_key(first),
+                    &surge::window_sort_key(last),
+                ),
+                // One item per window at most.
+                surge::BASELINE_WINDOWS as usize + 1,
+                false,
             )
             .await?;
         let events_in = |start: i64| {

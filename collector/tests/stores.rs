@@ -77,7 +77,7 @@ async fn events_are_stored_once_however_often_they_arrive() {
 
     let items = stores
         .dynamodb
-        .query_partition("S#once#s-once")
+        .query_partition("S#once#s-once", 10_000)
         .await
         .unwrap();
     assert_eq!(items.len(), 3);
@@ -138,7 +138,7 @@ async fn large_batches_are_written_25_items_per_call() {
         .unwrap();
     let items = stores
         .dynamodb
-        .query_partition("S#large#s-large")
+        .query_partition("S#large#s-large", 10_000)
         .await
         .unwrap();
     assert_eq!(items.len(), 180);
@@ -203,7 +203,11 @@ async fn a_browser_error_alerts_once_per_window() {
     assert_eq!(attrs["severity"]["Value"], "MEDIUM");
     assert_eq!(attrs["site"]["Value"], "errs");
 
-    let incidents = stores.dynamodb.query_partition("I#errs").await.unwrap();
+    let incidents = stores
+        .dynamodb
+        .query_partition("I#errs", 10_000)
+        .await
+        .unwrap();
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0]["count"].as_f64(), Some(3.0));
     assert!(incidents[0].contains_key("message_id"));
@@ -248,7 +252,7 @@ async fn a_wrong_signature_is_refused_and_nothing_is_written() {
     }
     let items = stores()
         .dynamodb
-        .query_partition("S#forged#s-forged")
+        .query_partition("S#forged#s-forged", 10_000)
         .await
         .unwrap();
     assert!(items.is_empty());
@@ -368,7 +372,11 @@ async fn a_thousand_identical_errors_make_one_incident_and_one_alert() {
         assert!(!again.counted && again.alerts.is_empty());
     }
     assert_eq!(alerts, 1);
-    let incidents = stores.dynamodb.query_partition("I#shop-api").await.unwrap();
+    let incidents = stores
+        .dynamodb
+        .query_partition("I#shop-api", 10_000)
+        .await
+        .unwrap();
     assert_eq!(incidents.len(), 1);
     let i = &incidents[0];
     assert_eq!(i["count"].as_f64(), Some(1000.0));
@@ -427,6 +435,13 @@ async fn server_logs_join_the_browser_session_that_caused_them() {
     assert_eq!(logs.len(), 2);
     assert_eq!(logs[0]["service"], "shop-api");
     assert_eq!(logs[0]["http"]["path"], "/checkout");
+    assert_eq!(session["events_truncated"], false);
+    // Another site's reader asking for this session id sees neither its events nor its logs.
+    let elsewhere = reads::session(&stores.dynamodb, "other", "s-joined")
+        .await
+        .unwrap();
+    assert_eq!(elsewhere["events"], serde_json::json!([]));
+    assert_eq!(elsewhere["logs"], serde_json::json!([]));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -469,6 +484,10 @@ async fn a_traffic_surge_alerts_once() {
         None,
         "once per window"
     );
-    let incidents = stores.dynamodb.query_partition("I#surging").await.unwrap();
+    let incidents = stores
+        .dynamodb
+        .query_partition("I#surging", 10_000)
+        .await
+        .unwrap();
     assert_eq!(incidents[0]["kind"].as_s(), Some("traffic_surge"));
 }

@@ -9,6 +9,10 @@ import { root } from "./emulator.mjs";
 
 /** The API key of the demo's backend service `shop-api`, for POST /v1/logs (local only). */
 export const LOG_KEY = randomBytes(16).toString("hex");
+/** The read key of every site and service (`READ_KEYS` `*`), for the dashboard (local only). */
+export const READ_KEY = randomBytes(16).toString("hex");
+/** Headers that authorise a read of the collector's read API. */
+export const readHeaders = { authorization: `Bearer ${READ_KEY}` };
 
 /**
  * Starts `wrangler dev` on 127.0.0.1 with the emulator's endpoint and key passed as vars
@@ -46,6 +50,7 @@ export async function startCollector(
     // A fresh key per run: the IP hash only has to be stable within a run here.
     IP_HASH_KEY: randomBytes(24).toString("hex"),
     LOG_KEYS: JSON.stringify({ "shop-api": LOG_KEY }),
+    READ_KEYS: JSON.stringify({ "*": READ_KEY }),
     ...vars,
   };
   // A changed configuration is a copy beside the original, so relative paths stay right; it is

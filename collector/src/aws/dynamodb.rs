@@ -428,24 +428,32 @@ impl DynamoDb {
         self.query(query, limit).await
     }
 
-    /// Every item under one partition key, in sort-key order.
-    pub async fn query_partition(&self, pk: &str) -> Result<Vec<Item>> {
+    /// Up to `limit` items under one partition key, in sort-key order.
+    pub async fn query_partition(&self, pk: &str, limit: usize) -> Result<Vec<Item>> {
         let query = json!({
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": { ":pk": Attr::s(pk) },
         });
-        self.query(query, usize::MAX).await
+        self.query(query, limit).await
     }
 
-    /// The items of one partition whose sort keys lie between `from` and `to` (inclusive).
-    pub async fn query_range(&self, pk: &str, from: &str, to: &str) -> Result<Vec<Item>> {
+    /// Up to `limit` items of one partition whose sort keys lie between `from` and `to`
+    /// (inclusive), in sort-key order or, `newest_first`, the reverse.
+    pub async fn query_range(
+        &self,
+        pk: &str,
+        (from, to): (&str, &str),
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<Item>> {
         let query = json!({
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
             "ExpressionAttributeValues": {
                 ":pk": Attr::s(pk), ":from": Attr::s(from), ":to": Attr::s(to),
             },
+            "ScanIndexForward": !newest_first,
         });
-        self.query(query, usize::MAX).await
+        self.query(query, limit).await
     }
 
     /// Runs a Query, following pagination until `limit` items or the end.

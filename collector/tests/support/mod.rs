@@ -91,6 +91,7 @@ impl Emulator {
             alert_window_ms: 600_000,
             rage_alert_threshold: 3,
             log_keys: [("shop-api".to_string(), "native-test-log-key".to_string())].into(),
+            read_keys: Default::default(),
             severity_rules: vec![],
             log_requests: collector::config::LogRequests::All,
             surge_window_ms: 300_000,
