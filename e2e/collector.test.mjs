@@ -145,6 +145,14 @@ test("the same batch sent twice is stored once and counted once", async () => {
   assert.deepEqual(again, counted);
   const objects = (await s3Keys(run.emulator, "events/site=demo/")).filter((k) => k.includes(b.batch));
   assert.equal(objects.length, 1);
+
+  // A sender reusing the batch id in another session sends another batch: stored and counted.
+  const reused = { ...batch([pageview({ url: "/twice" })]), batch: b.batch };
+  assert.equal((await post(run.collector.url, reused)).status, 202);
+  await sessionEvents(run.emulator, "demo", reused.sid, 1);
+  await waitFor("the other session's batch counted", async () => (await aggregate()).pageviews === 2);
+  const both = (await s3Keys(run.emulator, "events/site=demo/")).filter((k) => k.includes(b.batch));
+  assert.equal(both.length, 2);
 });
 
 test("DynamoDB, S3 and SNS hold exactly what was sent, enriched, without the IP", async () => {
@@ -185,7 +193,8 @@ test("DynamoDB, S3 and SNS hold exactly what was sent, enriched, without the IP"
   }
 
   const key = (await s3Keys(run.emulator, "events/site=demo/")).find((k) => k.includes(sent.batch));
-  assert.match(key, /^events\/site=demo\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/[0-9a-f-]+\.ndjson$/);
+  assert.equal(key.split("/").pop(), `${sent.sid}.${sent.batch}.ndjson`);
+  assert.match(key, /^events\/site=demo\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\//);
   const lines = (await s3Text(run.emulator, key)).trim().split("\n").map((l) => JSON.parse(l));
   assert.deepEqual(
     lines.map((l) => l.id),

@@ -116,21 +116,23 @@ pub fn click_partition(site: &str, path: &str, date: &str) -> String {
     format!("K#{site}#{path}#{date}")
 }
 
-/// Where the batch is kept in S3: `events/site=<site>/dt=<yyyy-mm-dd>/hour=<hh>/<batch>.ndjson`
-/// (Hive-style partitions for Athena/Glue). The partition is the client time of the batch's
-/// first event: unlike receive time or the skew estimate, it is the same on every resend, so a
-/// resend overwrites the same object.
+/// Where the batch is kept in S3:
+/// `events/site=<site>/dt=<yyyy-mm-dd>/hour=<hh>/<sid>.<batch>.ndjson` (Hive-style partitions
+/// for Athena/Glue). The partition is the client time of the batch's first event: unlike
+/// receive time or the skew estimate, it is the same on every resend, so a resend overwrites
+/// the same object. The session id is in the name because a batch id is only the sender's: a
+/// server-side sender that reuses ids must not overwrite another session's batch.
 pub fn s3_key(env: &Envelope) -> String {
     let first = env.batch.events.iter().map(|e| e.ts).min().unwrap_or(0);
     let (date, hour) = clock::utc_date_hour(first);
     format!(
-        "events/site={}/dt={date}/hour={hour:02}/{}.ndjson",
-        env.batch.site, env.batch.batch
+        "events/site={}/dt={date}/hour={hour:02}/{}.{}.ndjson",
+        env.batch.site, env.batch.sid, env.batch.batch
     )
 }
 
 /// The counter updates of a batch as guarded transactions: each starts with a marker item
-/// (`D#<site>#<batch>`, put only if absent) and holds at most [`TRANSACT_MAX`] actions. A
+/// (`D#<site>#<sid>#<batch>`, put only if absent, named like the S3 object) and holds at most [`TRANSACT_MAX`] actions. A
 /// redelivered batch finds its markers and changes nothing.
 pub fn counter_transactions(
     env: &Envelope,
@@ -202,7 +204,8 @@ pub fn counter_transactions(
         add: vec![("events".into(), env.batch.events.len() as u64)],
         set: vec![ttl()],
     });
-    guarded(&format!("D#{site}#{}", env.batch.batch), &expires, updates)
+    let marker = format!("D#{site}#{}#{}", env.batch.sid, env.batch.batch);
+    guarded(&marker, &expires, updates)
 }
 
 /// Updates in transactions of at most [`TRANSACT_MAX`] actions, each led by its own marker
@@ -479,6 +482,22 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_id_reused_by_another_session_names_another_batch() {
+        let first = envelope(NOW);
+        let mut other = first.clone();
+        other.batch.sid = "s2".into();
+        assert_ne!(s3_key(&first), s3_key(&other));
+        let marker = |e: &Envelope| {
+            let agg = aggregates::aggregate(e, 600_000);
+            match &counter_transactions(e, &agg, &[], 30, 300_000)[0][0] {
+                Write::PutNew(m) => m["pk"].clone(),
+                Write::Update(_) => panic!("the guard comes first"),
+            }
+        };
+        assert_ne!(marker(&first), marker(&other));
+    }
+
+    #[test]
     fn event_time_is_corrected_for_clock_skew() {
         // The batch's send stamp is 10 minutes behind the server clock.
         let mut env = envelope(NOW);
@@ -493,7 +512,7 @@ mod tests {
         let env = envelope(NOW);
         assert_eq!(
             s3_key(&env),
-            "events/site=demo/dt=2025-11-22/hour=05/b1.ndjson"
+            "events/site=demo/dt=2025-11-22/hour=05/s1.b1.ndjson"
         );
         let text = String::from_utf8(event_records(&env, 30).ndjson).unwrap();
         let lines: Vec<Value> = text
@@ -518,7 +537,7 @@ mod tests {
         let Write::PutNew(marker) = &txs[0][0] else {
             panic!("the guard comes first")
         };
-        assert_eq!(marker["pk"].as_s(), Some("D#demo#b1"));
+        assert_eq!(marker["pk"].as_s(), Some("D#demo#s1#b1"));
         let keys: Vec<String> = txs[0][1..]
             .iter()
             .map(|w| match w {
