@@ -373,7 +373,8 @@ function renderIncidents(incidents) {
     li.querySelector(".count").textContent = i.count ?? i.alert_count ?? 1;
     li.querySelector("time").textContent = new Date(i.window_start).toLocaleString();
     li.querySelector(".alerted").textContent =
-      (i.trace_id ? ` · trace ${i.trace_id}` : "") + (i.message_id ? " · alert sent" : "");
+      (i.trace_id ? ` · trace ${i.trace_id}` : "") +
+      (i.message_id ? " · alert sent" : i.alert_withheld ? " · alert withheld (limit per window)" : "");
     list.appendChild(li);
   }
 }

@@ -14,7 +14,8 @@ use crate::logs::{self, LogBatch, LogRecord, Rule, Severity};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
-    /// `browser_error`, `rage_clicks`, `server_error`, `traffic_surge` or `traffic_drop`.
+    /// `browser_error`, `rage_clicks`, `server_error`, `traffic_surge`, `traffic_drop`, or
+    /// `alert_limit` (a site's or service's alerts in one window reached the limit).
     pub kind: &'static str,
     /// `LOW`, `MEDIUM` or `CRITICAL`.
     pub severity: &'static str,
@@ -54,6 +55,35 @@ impl Alert {
         }
         a
     }
+}
+
+/// Default most alerts one site or service publishes per window (`MAX_ALERTS_PER_WINDOW`).
+pub const DEFAULT_MAX_ALERTS_PER_WINDOW: u32 = 20;
+
+/// The notice to publish in place of a new incident's alert, if the alert is the `n`-th of
+/// its site or service in its window and `max` are allowed. This caps alerts so that a page
+/// throwing hundreds of distinct errors (or a sender making them up) is a burst of `max`
+/// alerts and one notice, not a storm; the incidents are all recorded either way.
+pub fn over_budget(alert: &Alert, n: u64, max: u64) -> Option<Alert> {
+    if n <= max {
+        return None;
+    }
+    let source = alert.source().to_string();
+    Some(Alert {
+        kind: "alert_limit",
+        severity: "MEDIUM",
+        site: alert.site.clone(),
+        service: alert.service.clone(),
+        path: String::new(),
+        message: format!(
+            "more than {max} alerts for {source} in this window: the rest are recorded as \
+             incidents, not sent"
+        ),
+        count: n,
+        window_start: alert.window_start,
+        // One notice per source and window: its marker is what makes it once.
+        fingerprint: fingerprint(&["alert_limit", &source]),
+    })
 }
 
 /// Normalises an error message so that one bug is one incident: numbers, quoted strings and
@@ -224,6 +254,22 @@ mod tests {
         assert_eq!(item.count, 2);
         assert_eq!(item.path, "/p");
         assert_eq!((item.kind, item.severity), ("browser_error", "MEDIUM"));
+    }
+
+    #[test]
+    fn past_its_budget_a_source_gets_a_notice_instead() {
+        let env = errors(&[("boom", 1000)]);
+        let alert = &browser_errors(&env, 600_000)[0];
+        assert_eq!(over_budget(alert, 1, 3), None);
+        assert_eq!(over_budget(alert, 3, 3), None);
+        let notice = over_budget(alert, 4, 3).expect("over the limit");
+        assert_eq!((notice.kind, notice.source()), ("alert_limit", "demo"));
+        assert_eq!(notice.window_start, alert.window_start);
+        assert!(notice.message.contains("more than 3 alerts for demo"));
+        assert_ne!(notice.fingerprint, alert.fingerprint);
+        // Every alert past the limit names the same notice, so one marker makes it once.
+        let later = over_budget(alert, 500, 3).unwrap();
+        assert_eq!(later.fingerprint, notice.fingerprint);
     }
 
     #[test]

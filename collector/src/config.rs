@@ -25,6 +25,8 @@ pub struct Config {
     pub alert_window_ms: i64,
     /// Rage clicks on one page within one window that make an alert.
     pub rage_alert_threshold: u64,
+    /// Most alerts one site or service publishes per window; past it, one notice.
+    pub max_alerts: u64,
     /// API keys of the services allowed to send logs (`LOG_KEYS`, a secret): service → key.
     pub log_keys: BTreeMap<String, String>,
     /// Keys of the read API (`READ_KEYS`, a secret): site or service → key; the key named `*`
@@ -80,6 +82,7 @@ impl std::fmt::Debug for Config {
             .field("retention_days", &self.retention_days)
             .field("alert_window_ms", &self.alert_window_ms)
             .field("rage_alert_threshold", &self.rage_alert_threshold)
+            .field("max_alerts", &self.max_alerts)
             .field("log_services", &self.log_keys.keys().collect::<Vec<_>>())
             .field("readers", &self.read_keys.keys().collect::<Vec<_>>())
             .field("severity_rules", &self.severity_rules)
@@ -147,6 +150,10 @@ impl Config {
             rage_alert_threshold: u64::from(positive(
                 "RAGE_ALERT_THRESHOLD",
                 DEFAULT_RAGE_ALERT_THRESHOLD,
+            )?),
+            max_alerts: u64::from(positive(
+                "MAX_ALERTS_PER_WINDOW",
+                crate::alerts::DEFAULT_MAX_ALERTS_PER_WINDOW,
             )?),
             log_keys: keys(
                 get("LOG_KEYS"),
@@ -295,6 +302,7 @@ mod tests {
         assert_eq!(c.topic_arn, None);
         assert_eq!(c.alert_window_ms, 600_000);
         assert_eq!(c.rage_alert_threshold, 5);
+        assert_eq!(c.max_alerts, 20);
         let c = Config::from_lookup(vars(&[
             ("RETENTION_DAYS", "7"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),

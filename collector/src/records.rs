@@ -387,6 +387,18 @@ pub fn incident_fields(alert: &Alert, expires_at: &Attr) -> Vec<(String, Attr)> 
 }
 
 /// The marker that lets an alert be published once: `L#<fingerprint>#<window>`.
+/// How many new incidents of a site or service alerted (or were withheld) in one window.
+pub fn alert_budget(alert: &Alert, expires_at: i64) -> Update {
+    Update {
+        key: key(
+            format!("N#{}", alert.source()),
+            alert.window_start.to_string(),
+        ),
+        add: vec![("alerts".into(), 1)],
+        set: vec![("expires_at".into(), Attr::n(expires_at))],
+    }
+}
+
 pub fn alert_marker(alert: &Alert, expires_at: i64) -> Item {
     let mut item = key(
         format!("L#{}#{}", alert.fingerprint, alert.window_start),

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregates;
 use crate::alerts::{self, Alert};
-use crate::aws::dynamodb::{Attr, DynamoDb, Outcome, Update};
+use crate::aws::dynamodb::{Attr, DynamoDb, Item, Outcome, Update};
 use crate::aws::s3::S3;
 use crate::aws::sns::Sns;
 use crate::aws::Aws;
@@ -51,6 +51,7 @@ pub struct Stores {
     surge_window_ms: i64,
     surge_factor: f64,
     surge_min: u64,
+    max_alerts: u64,
 }
 
 /// What writing did, for logs and tests.
@@ -82,6 +83,7 @@ impl Stores {
             surge_window_ms: config.surge_window_ms,
             surge_factor: config.surge_factor,
             surge_min: config.surge_min,
+            max_alerts: config.max_alerts,
         }
     }
 
@@ -245,7 +247,7 @@ impl Stores {
     }
 
     /// A counter of one item, 0 if there is none.
-    async fn count(&self, key: &crate::aws::dynamodb::Item, attr: &str) -> Result<u64> {
+    async fn count(&self, key: &Item, attr: &str) -> Result<u64> {
         Ok(self
             .dynamodb
             .get(key)
@@ -254,9 +256,9 @@ impl Stores {
             .unwrap_or(0.0) as u64)
     }
 
-    /// Publishes `alert` unless its incident already alerted in this window; returns the
-    /// message id if it published. The marker is put first; if publishing then fails, the
-    /// marker is removed again so that the retry of this work alerts.
+    /// Publishes `alert` unless its incident already alerted in this window, or its site or
+    /// service has used up its alerts for the window (then the incident is marked withheld and
+    /// one notice says so); returns the message id if it published. The marker is put first.
     async fn alert(&self, alert: &Alert, expires: i64) -> Result<Option<String>> {
         let Some((sns, topic)) = &self.sns else {
             return Ok(None);
@@ -265,15 +267,57 @@ impl Stores {
         if !self.dynamodb.put_new(&marker).await? {
             return Ok(None);
         }
+        let budget = records::alert_budget(alert, expires);
+        let n = match self.dynamodb.add_and_read(&budget, "alerts").await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = self.dynamodb.delete(&marker).await;
+                return Err(e);
+            }
+        };
+        let Some(notice) = alerts::over_budget(alert, n, self.max_alerts) else {
+            return self
+                .publish(sns, topic, alert, &marker, expires)
+                .await
+                .map(Some);
+        };
+        let mut set = records::incident_fields(alert, &Attr::n(expires));
+        set.push(("alert_withheld".into(), Attr::Bool(true)));
+        self.dynamodb
+            .update(&Update {
+                key: records::incident_key(alert),
+                add: vec![],
+                set,
+            })
+            .await?;
+        let notice_marker = records::alert_marker(&notice, expires);
+        if !self.dynamodb.put_new(&notice_marker).await? {
+            return Ok(None);
+        }
+        self.publish(sns, topic, &notice, &notice_marker, expires)
+            .await
+            .map(Some)
+    }
+
+    /// Publishes `alert` and records on its incident that it alerted. If publishing fails,
+    /// `marker` is removed again, so that the retry of this work alerts. (The window's alert
+    /// count keeps the failed try: a long SNS outage can only make fewer alerts, never more.)
+    async fn publish(
+        &self,
+        sns: &Sns,
+        topic: &str,
+        alert: &Alert,
+        marker: &Item,
+        expires: i64,
+    ) -> Result<String> {
         let message = serde_json::to_string(alert).unwrap_or_default();
-        let subject = subject(alert);
         let published = sns
-            .publish(topic, &subject, &message, &alert.attributes())
+            .publish(topic, &subject(alert), &message, &alert.attributes())
             .await;
         let id = match published {
             Ok(id) => id,
             Err(e) => {
-                let _ = self.dynamodb.delete(&marker).await;
+                let _ = self.dynamodb.delete(marker).await;
                 return Err(e);
             }
         };
@@ -288,7 +332,7 @@ impl Stores {
                 set,
             })
             .await?;
-        Ok(Some(id))
+        Ok(id)
     }
 }
 

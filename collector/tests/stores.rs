@@ -156,7 +156,12 @@ async fn alerts_where(field: &str, value: &str, expected: usize) -> Vec<Value> {
     let sqs = Sqs::new(Aws::new(emulator.config().aws));
     let mut found: Vec<Value> = Vec::new();
     for _ in 0..40 {
+        // Each message read is deleted: the queue would otherwise hand out the same oldest ten
+        // again and again. (Tests take turns, so what another test left is stale.)
         for m in sqs.receive(&emulator.alerts_queue_url, 0).await.unwrap() {
+            sqs.delete(&emulator.alerts_queue_url, &m.receipt_handle)
+                .await
+                .unwrap();
             let envelope: Value = serde_json::from_str(&m.body).unwrap();
             let alert: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
             if alert[field] == value && !found.contains(&envelope) {
@@ -211,6 +216,55 @@ async fn a_browser_error_alerts_once_per_window() {
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0]["count"].as_f64(), Some(3.0));
     assert!(incidents[0].contains_key("message_id"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_storm_of_distinct_errors_is_capped_at_the_budget_and_one_notice() {
+    let _turn = support::exclusive().await;
+    let stores = stores(); // 20 alerts per window (see support)
+    let errors = |from: usize, to: usize| -> Vec<Value> {
+        (from..to)
+            .map(|i| json!({"k": "error", "msg": "boom", "src": format!("https://x/{i}.js")}))
+            .collect()
+    };
+    let env = envelope("storm", "s-storm1", errors(0, 30));
+    assert_eq!(
+        stores.write(&env).await.unwrap().alerts.len(),
+        21,
+        "20 and the notice"
+    );
+    let mut more = envelope("storm", "s-storm2", errors(30, 35));
+    more.received = env.received;
+    assert!(stores.write(&more).await.unwrap().alerts.is_empty());
+    assert!(
+        stores.write(&env).await.unwrap().alerts.is_empty(),
+        "redelivery"
+    );
+
+    let notices = alerts_where("kind", "alert_limit", 1).await;
+    assert_eq!(notices.len(), 1);
+    let incidents = stores
+        .dynamodb
+        .query_partition("I#storm", 10_000)
+        .await
+        .unwrap();
+    let kind = |i: &Item| i["kind"].as_s().unwrap().to_string();
+    let errors: Vec<&Item> = incidents
+        .iter()
+        .filter(|i| kind(i) == "browser_error")
+        .collect();
+    assert_eq!(errors.len(), 35, "every incident is recorded");
+    let sent = errors
+        .iter()
+        .filter(|i| i.contains_key("message_id"))
+        .count();
+    let withheld = errors
+        .iter()
+        .filter(|i| i.get("alert_withheld") == Some(&Attr::Bool(true)))
+        .count();
+    assert_eq!((sent, withheld), (20, 15));
+    let notice = incidents.iter().find(|i| kind(i) == "alert_limit").unwrap();
+    assert!(notice.contains_key("message_id"));
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -177,6 +177,7 @@ impl Update {
             expression: expression.join(" "),
             names,
             values,
+            return_values: None,
         }
     }
 }
@@ -194,6 +195,8 @@ struct UpdateJson<'a> {
     names: BTreeMap<String, &'a str>,
     #[serde(rename = "ExpressionAttributeValues")]
     values: BTreeMap<String, Cow<'a, Attr>>,
+    #[serde(rename = "ReturnValues", skip_serializing_if = "Option::is_none")]
+    return_values: Option<&'static str>,
 }
 
 /// A `BatchWriteItem` body: `{"RequestItems":{"<table>":[…]}}`.
@@ -392,6 +395,24 @@ impl DynamoDb {
         self.call::<Value>("UpdateItem", &update.to_json(&self.table))
             .await
             .map(drop)
+    }
+
+    /// Applies `update` and returns the new value of its counter `attr`, atomically: two
+    /// writers adding 1 at once see different values.
+    pub async fn add_and_read(&self, update: &Update, attr: &str) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Out {
+            #[serde(rename = "Attributes", default)]
+            attributes: Item,
+        }
+        let mut body = update.to_json(&self.table);
+        body.return_values = Some("UPDATED_NEW");
+        let out: Out = self.call("UpdateItem", &body).await?;
+        Ok(out
+            .attributes
+            .get(attr)
+            .and_then(Attr::as_f64)
+            .unwrap_or(0.0) as u64)
     }
 
     pub async fn get(&self, key: &Item) -> Result<Option<Item>> {

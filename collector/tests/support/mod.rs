@@ -90,6 +90,7 @@ impl Emulator {
             ip_hash_key: b"native-tests-ip-hash-key".to_vec(),
             alert_window_ms: 600_000,
             rage_alert_threshold: 3,
+            max_alerts: 20,
             log_keys: [("shop-api".to_string(), "native-test-log-key".to_string())].into(),
             read_keys: Default::default(),
             severity_rules: vec![],
