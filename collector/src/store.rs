@@ -281,14 +281,7 @@ impl Stores {
                 .await
                 .map(Some);
         };
-        let mut set = records::incident_fields(alert, &Attr::n(expires));
-        set.push(("alert_withheld".into(), Attr::Bool(true)));
-        self.dynamodb
-            .update(&Update {
-                key: records::incident_key(alert),
-                add: vec![],
-                set,
-            })
+        self.mark_incident(alert, expires, [("alert_withheld", Attr::Bool(true))])
             .await?;
         let notice_marker = records::alert_marker(&notice, expires);
         if !self.dynamodb.put_new(&notice_marker).await? {
@@ -321,18 +314,31 @@ impl Stores {
                 return Err(e);
             }
         };
-        // The incident records that it alerted; rage bursts and traffic get their incident here.
+        let alerted = [
+            ("alert_count", Attr::n(alert.count)),
+            ("message_id", Attr::s(&id)),
+        ];
+        self.mark_incident(alert, expires, alerted).await?;
+        Ok(id)
+    }
+
+    /// Records on `alert`'s incident what became of its alert (rage bursts and traffic get
+    /// their incident item here).
+    async fn mark_incident<const N: usize>(
+        &self,
+        alert: &Alert,
+        expires: i64,
+        what: [(&str, Attr); N],
+    ) -> Result<()> {
         let mut set = records::incident_fields(alert, &Attr::n(expires));
-        set.push(("alert_count".into(), Attr::n(alert.count)));
-        set.push(("message_id".into(), Attr::s(&id)));
+        set.extend(what.into_iter().map(|(k, v)| (k.to_string(), v)));
         self.dynamodb
             .update(&Update {
                 key: records::incident_key(alert),
                 add: vec![],
                 set,
             })
-            .await?;
-        Ok(id)
+            .await
     }
 }
 
