@@ -53,7 +53,7 @@ export async function bytes({ collector }) {
     ),
     "",
     `Budget: ${kb(limits.goalGzip)} gzip all-in. The build fails above a ceiling of ` +
-      `${kb(limits.ceilingGzip)} (\`tracker-wasm/size.json\`, lowered but for fixes of lost data): the tracker is ` +
+      `${kb(limits.ceilingGzip)} (\`tracker-wasm/size.json\`, lowered but for fixes of lost or wrong data): the tracker is ` +
       `${total.gzip > limits.goalGzip ? `${kb(total.gzip - limits.goalGzip)} over the budget` : "within the budget"}.`,
   ].join("\n");
   return { data: { rows, total, limits }, markdown };

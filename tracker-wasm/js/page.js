@@ -73,6 +73,7 @@ const referrer = () => d.referrer;
 export const visible = () => !d.hidden;
 export const focused = () => d.hasFocus();
 const scroll = () => [w.scrollY, w.innerHeight];
+const height = () => [d.documentElement.scrollHeight];
 export const online = () => navigator.onLine;
 let tag;
 /** The tracker's script tag, whose `data-*` attributes configure it. */
@@ -141,7 +142,7 @@ function take(kind, prefix) {
 // one glue function each instead of one per reading.
 const strings = [text, url, origin, title, referrer, language, dnt, attr, get, take];
 export const read = (what, a, key) => strings[what](a, key);
-const numbers = [num, context, scroll];
+const numbers = [num, context, scroll, height];
 export const readNumbers = (what) => new Float64Array(numbers[what]());
 
 // Effects.
@@ -317,7 +318,10 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
     // no dead clicks without it
   }
   try {
-    new ResizeObserver(safe(() => wake(RESIZED, d.documentElement.scrollHeight))).observe(d.documentElement);
+    // The body too: a root of fixed height (`html { height: 100% }`) never resizes.
+    const sizes = new ResizeObserver(safe(() => wake(RESIZED, d.documentElement.scrollHeight)));
+    sizes.observe(d.documentElement);
+    if (d.body) sizes.observe(d.body);
   } catch (_) {
     // the height read at start stays
   }

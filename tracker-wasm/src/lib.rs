@@ -26,6 +26,7 @@ pub mod mirror;
 pub mod props;
 pub mod scroll;
 pub mod selector;
+pub mod session;
 pub mod tracker;
 
 #[cfg(target_arch = "wasm32")]

@@ -18,6 +18,7 @@ use crate::json::cat;
 use crate::mirror;
 use crate::props::{self, Prop};
 use crate::scroll::Scroll;
+use crate::session;
 
 /// Most time between dwell/scroll reports while a page stays visible (ms).
 pub const HEARTBEAT_MS: i32 = 60_000;
@@ -55,6 +56,8 @@ pub trait Env {
     fn focused(&self) -> bool;
     /// Scroll offset and viewport height (CSS px).
     fn scroll(&self) -> (f64, f64);
+    /// The document's height (CSS px), measured now.
+    fn height(&self) -> f64;
     fn online(&self) -> bool;
     /// Sets a timer; false if it could not be set.
     fn set_timer(&mut self, timer: Timer, ms: i32) -> bool;
@@ -69,6 +72,11 @@ pub trait Env {
     /// Writes (or with `None` removes) an entry of the offline store; false if it could not
     /// (storage blocked or full).
     fn save(&mut self, key: &str, value: Option<&str>) -> bool;
+    /// The session entry in the id storage (see [`session`]), as this or another tab kept it.
+    fn kept_session(&self) -> Option<String>;
+    /// Keeps the session entry in the id storage, and hands the session id to page code
+    /// (`sessionId()`).
+    fn keep_session(&mut self, sid: &str, entry: &str);
     fn warn(&mut self, msg: &str);
 }
 
@@ -125,10 +133,14 @@ pub struct Tracker<E: Env> {
     gone: bool,
     /// The visitor opted out: record nothing more.
     stopped: bool,
+    /// Wall-clock time of the last activity, and of the last write of the session entry.
+    active: i64,
+    kept: i64,
 }
 
 impl<E: Env> Tracker<E> {
-    /// A tracker for this page; nothing is recorded until [`Tracker::navigate`].
+    /// A tracker for this page; nothing is recorded until [`Tracker::navigate`]. The session
+    /// id in `header` is decided here: the kept one if still alive, else a new one.
     pub fn new(mut env: E, config: Config, header: Header, offline: bool) -> Self {
         let dwell = Dwell::new(env.now(), env.visible(), env.focused(), config.idle_ms);
         let key = cat(&[
@@ -160,7 +172,15 @@ impl<E: Env> Tracker<E> {
             answered: false,
             gone: false,
             stopped: false,
+            active: i64::MIN / 2,
+            kept: 0,
         }
+        .begun()
+    }
+
+    fn begun(mut self) -> Self {
+        self.activity();
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -187,6 +207,37 @@ impl<E: Env> Tracker<E> {
             url: self.page.clone(),
             kind,
         }
+    }
+
+    /// Activity: an input, a click, a custom event, a new view. After [`session::IDLE_MS`]
+    /// without any, in this tab and in the id storage (where other tabs keep theirs), a new
+    /// session begins; what was recorded before is sealed under the old id.
+    #[inline(never)] // called from five places; one copy
+    fn activity(&mut self) {
+        let now = self.env.wall();
+        let mut keep = now - self.kept >= session::KEEP_EVERY_MS;
+        if now - self.active > session::IDLE_MS {
+            let kept = self.env.kept_session();
+            let sid = match kept.as_deref().and_then(|e| session::alive(e, now)) {
+                Some(id) => id.into(),
+                None => ids::random_id(self.env.random_bytes()),
+            };
+            if sid != self.header.sid {
+                self.seal();
+                self.header.sid = sid;
+            }
+            keep = true;
+        }
+        self.active = now;
+        if keep {
+            self.keep_session();
+        }
+    }
+
+    fn keep_session(&mut self) {
+        self.kept = self.env.wall();
+        let entry = session::entry(&self.header.sid, self.active);
+        self.env.keep_session(&self.header.sid, &entry);
     }
 
     /// Queues an event of the current page view, and arranges for it to be sent.
@@ -216,6 +267,7 @@ impl<E: Env> Tracker<E> {
             self.answer(); // a navigation answers a pending click
             self.report();
         }
+        self.activity();
         let (now, visible, focused) = (self.env.now(), self.env.visible(), self.env.focused());
         self.dwell = Dwell::new(now, visible, focused, self.config.idle_ms);
         self.scroll = Scroll::default();
@@ -268,6 +320,7 @@ impl<E: Env> Tracker<E> {
 
     /// A click: recorded once it is known whether anything answered it (see `settle_click`).
     pub fn click(&mut self, input: &ClickInput, target: Target) {
+        self.activity();
         self.navigate(false); // an SPA that changed its URL without the history API
         self.settle_click(); // a new click ends the previous one's wait
         let at = self.env.now();
@@ -322,6 +375,7 @@ impl<E: Env> Tracker<E> {
     pub fn input(&mut self) {
         let now = self.env.now();
         self.dwell.input(now);
+        self.activity();
     }
 
     /// The page scrolled to `top` with a viewport `viewport` px high: an input, an answer to
@@ -330,6 +384,11 @@ impl<E: Env> Tracker<E> {
     pub fn scrolled(&mut self, top: f64, viewport: f64) {
         self.input();
         self.answer();
+        // Seen past the document's end as last measured: it grew unobserved (a layout where
+        // no observed box resizes). Measured again, rarely, rather than on every scroll.
+        if top + viewport > self.height + 1.0 {
+            self.height = self.env.height();
+        }
         self.scroll
             .observe(top, viewport, self.height.max(viewport));
     }
@@ -370,6 +429,7 @@ impl<E: Env> Tracker<E> {
         self.report();
         self.gone = true;
         self.send(true);
+        self.keep_session(); // the last activity to the ms, for the next page
     }
 
     /// A frozen background tab thawed: the same view goes on.
@@ -421,6 +481,7 @@ impl<E: Env> Tracker<E> {
     pub fn custom(&mut self, name: &str, props: &[(String, Prop)]) {
         match props::name(name).and_then(|()| props::encode(props)) {
             Ok(props) => {
+                self.activity();
                 self.navigate(false); // an SPA that changed its URL without the history API
                 self.record(Kind::Custom {
                     name: name.into(),

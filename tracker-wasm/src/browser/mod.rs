@@ -105,26 +105,22 @@ pub fn start(base: &str) {
     let ids = id_storage(config.storage);
     let mut env = Page {
         endpoint: config.endpoint.clone(),
+        ids,
     };
     let offline = config.storage != Storage::None && local != 0.0;
-    let mut stored_id = |key: &str| -> String {
-        let saved = ids.and_then(|kind| page::get(kind, key));
-        saved.unwrap_or_else(|| {
-            let id = ids::random_id(env.random_bytes());
-            if let Some(kind) = ids {
-                page::put(kind, key, Some(&id)); // full or blocked: the id lives in memory
-            }
-            id
-        })
-    };
-    let (vid, sid) = (stored_id("spoor.vid"), stored_id("spoor.sid"));
-    // For page code to forward to its backend (`sessionId()`: joins browser events with
-    // server logs); `page.js` keeps it until an opt-out.
-    page::session(&sid);
+    let saved = ids.and_then(|kind| page::get(kind, "spoor.vid"));
+    let vid = saved.unwrap_or_else(|| {
+        let id = ids::random_id(env.random_bytes());
+        if let Some(kind) = ids {
+            page::put(kind, "spoor.vid", Some(&id)); // full or blocked: the id lives in memory
+        }
+        id
+    });
     let header = Header {
         site: config.site.clone(),
         vid,
-        sid,
+        // Continued or begun by the tracker (see `session`), which also hands it to page code.
+        sid: String::new(),
         uid: None,
         vw: vw as u32,
         vh: vh as u32,
@@ -298,7 +294,7 @@ pub fn opt_out() {
         page::stop();
         if let Some(kind) = id_storage(t.config().storage) {
             page::put(kind, "spoor.vid", None);
-            page::put(kind, "spoor.sid", None);
+            page::put(kind, page::SESSION_KEY, None);
         }
     });
 }

@@ -118,13 +118,22 @@ fn scroll() -> Vec<f64> {
     read_numbers(2)
 }
 
+/// The document's height.
+fn height() -> Vec<f64> {
+    read_numbers(3)
+}
+
 /// `localStorage`, in [`get`]/[`put`]/[`take`].
 pub const LOCAL: u32 = 1;
 
-/// The page, with where batches go.
+/// The page, with where batches go and where ids are kept (a storage kind, or memory only).
 pub struct Page {
     pub endpoint: String,
+    pub ids: Option<u32>,
 }
+
+/// Key of the session entry in the id storage.
+pub const SESSION_KEY: &str = "spoor.sid";
 
 impl Env for Page {
     fn now(&self) -> f64 {
@@ -176,6 +185,10 @@ impl Env for Page {
         }
     }
 
+    fn height(&self) -> f64 {
+        height().first().copied().unwrap_or(0.0)
+    }
+
     fn online(&self) -> bool {
         online()
     }
@@ -203,6 +216,17 @@ impl Env for Page {
 
     fn save(&mut self, key: &str, value: Option<&str>) -> bool {
         put(LOCAL, key, value)
+    }
+
+    fn kept_session(&self) -> Option<String> {
+        get(self.ids?, SESSION_KEY)
+    }
+
+    fn keep_session(&mut self, sid: &str, entry: &str) {
+        session(sid);
+        if let Some(kind) = self.ids {
+            put(kind, SESSION_KEY, Some(entry)); // full or blocked: the id lives in memory
+        }
     }
 
     fn warn(&mut self, msg: &str) {

@@ -155,8 +155,12 @@ fn start_keeps_the_session_id_in_session_storage() {
         .unwrap()
         .unwrap()
         .get_item("spoor.sid")
+        .unwrap()
         .unwrap();
-    assert_eq!(stored.as_deref(), Some(sid.as_str()));
+    // With the time of the last activity, which ends it after 30 idle minutes.
+    let now = js_sys::Date::now() as i64;
+    assert_eq!(crate::session::alive(&stored, now), Some(sid.as_str()));
+    assert_eq!(crate::session::alive(&stored, now + 31 * 60_000), None);
 }
 
 #[wasm_bindgen_test]
@@ -269,6 +273,16 @@ fn next_event(kind: &str) -> wasm_bindgen_futures::JsFuture {
             .unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(promise)
+}
+
+/// Two animation frames: whatever observers had to report has been reported.
+async fn frames() {
+    for _ in 0..2 {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            window().request_animation_frame(&resolve).unwrap();
+        });
+        wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+    }
 }
 
 async fn sleep(ms: i32) {
@@ -500,6 +514,44 @@ fn undelivered_batches_wait_in_the_offline_store() {
     drain();
     with(|t| t.send(true)); // nothing left: the entry goes
     assert_eq!(store.get_item(&key).unwrap(), None);
+}
+
+#[wasm_bindgen_test]
+async fn depth_is_right_on_a_page_whose_root_has_a_fixed_height() {
+    started();
+    with(|t| t.navigate(true));
+    let root = document().document_element().unwrap();
+    root.set_attribute("style", "height: 100%").unwrap();
+    // Already scrolling (the scrollbar that the first overflow brings resizes the root once).
+    let page = fixture("<div style=\"height: 3000px\"></div>");
+    frames().await;
+    drain();
+    // The page grows; its root, 100 % of the viewport, never resizes again.
+    page.set_inner_html("<div style=\"height: 8000px\"></div>");
+    frames().await;
+    let viewport = window().inner_height().unwrap().as_f64().unwrap();
+    let scrolled = next_event("scroll");
+    window().scroll_to_with_x_and_y(0.0, 2000.0);
+    scrolled.await.unwrap();
+    with(|t| t.report());
+    let depth = drain()
+        .into_iter()
+        .find_map(|e| match e.data {
+            wire::EventData::Scroll(s) => Some(s.max),
+            _ => None,
+        })
+        .expect("a scroll report");
+    // Back at the top before the next test (a late scroll event would answer its clicks).
+    let back = next_event("scroll");
+    window().scroll_to_with_x_and_y(0.0, 0.0);
+    back.await.unwrap();
+    fixture("");
+    root.remove_attribute("style").unwrap();
+    let height = 8000.0 + 8.0 * 2.0; // the fixture and the body's margins, about
+    assert!(
+        (depth - (2000.0 + viewport) / height).abs() < 0.02,
+        "{depth} of {height} px seen"
+    );
 }
 
 #[wasm_bindgen_test]

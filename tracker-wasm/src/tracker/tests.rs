@@ -17,6 +17,8 @@ struct Page {
     visible: bool,
     focused: bool,
     scroll: (f64, f64),
+    /// The document's height, as measured now.
+    height: f64,
     offline: bool,
     /// Timers set and not yet fired, in order.
     timers: Vec<(Timer, i32)>,
@@ -30,6 +32,9 @@ struct Page {
     store: BTreeMap<String, String>,
     /// Storage full: every write fails.
     full_store: bool,
+    /// The session entry in the id storage, and the ids handed to page code.
+    session: Option<String>,
+    handed: Vec<String>,
     warnings: Vec<String>,
 }
 
@@ -68,6 +73,9 @@ impl Env for Page {
     fn scroll(&self) -> (f64, f64) {
         self.scroll
     }
+    fn height(&self) -> f64 {
+        self.height
+    }
     fn online(&self) -> bool {
         !self.offline
     }
@@ -103,6 +111,13 @@ impl Env for Page {
         };
         true
     }
+    fn kept_session(&self) -> Option<String> {
+        self.session.clone()
+    }
+    fn keep_session(&mut self, sid: &str, entry: &str) {
+        self.handed.push(sid.into());
+        self.session = Some(entry.into());
+    }
     fn warn(&mut self, msg: &str) {
         self.warnings.push(msg.into());
     }
@@ -132,6 +147,8 @@ fn started() -> Tracker<Page> {
         focused: true,
         scroll: (0.0, 720.0),
         wall: 1_763_791_200_000,
+        // The session "s", active a minute ago (an earlier page of the visit).
+        session: Some("1763791140000s".into()),
         ..Page::default()
     };
     let mut t = Tracker::new(page, config, header, true);
@@ -196,6 +213,17 @@ fn clicks(body: &str) -> Vec<wire::Click> {
             _ => None,
         })
         .collect()
+}
+
+fn scroll_report(body: &str) -> wire::Scroll {
+    parse(body)
+        .events
+        .into_iter()
+        .find_map(|e| match e.data {
+            wire::EventData::Scroll(s) => Some(s),
+            _ => None,
+        })
+        .expect("a scroll event")
 }
 
 fn the_click(body: &str) -> wire::Click {
@@ -370,10 +398,85 @@ fn what_the_offline_store_cannot_keep_gets_a_beacon_all_the_same() {
 }
 
 #[test]
+fn a_session_goes_on_while_alive_and_ends_after_thirty_idle_minutes() {
+    let t = started();
+    assert_eq!(t.header.sid, "s", "continued from the kept entry");
+    assert_eq!(t.env.handed, ["s"], "handed to page code");
+    assert_eq!(t.env.session.as_deref(), Some("1763791200000s"));
+    // A page opened after the entry expired begins a new session.
+    let page = Page {
+        wall: 1_763_791_200_000 + session::IDLE_MS + 1,
+        session: Some("1763791200000s".into()),
+        ..Page::default()
+    };
+    let late = Tracker::new(page, t.config.clone(), t.header.clone(), true);
+    assert_ne!(late.header.sid, "s");
+    assert_eq!(late.header.sid.len(), 22);
+
+    // In the page: input keeps it alive; after 30 idle minutes, the next input begins anew,
+    // and what was recorded before goes under the old id.
+    let mut t = started();
+    flush(&mut t);
+    t.sent(202);
+    t.env.wall += 20 * 60_000;
+    t.input();
+    t.env.wall += 20 * 60_000;
+    t.input();
+    assert_eq!(t.header.sid, "s", "never 30 minutes without activity");
+    t.error("before".into(), "a.js".into(), 1, 1);
+    t.env.wall += session::IDLE_MS + 1;
+    t.input();
+    let sid = t.header.sid.clone();
+    assert_ne!(sid, "s");
+    assert_eq!(t.env.handed.last(), Some(&sid));
+    assert!(t.env.session.as_deref().unwrap().ends_with(sid.as_str()));
+    t.custom("after", &[]);
+    t.env.timers.clear();
+    t.send(false);
+    let before = parse(&t.env.posts[1]);
+    assert_eq!(
+        (before.sid.as_str(), kinds(&t.env.posts[1])),
+        ("s", vec!["error"])
+    );
+    t.sent(202);
+    let after = parse(&t.env.posts[2]);
+    assert_eq!(
+        (after.sid.as_str(), kinds(&t.env.posts[2])),
+        (sid.as_str(), vec!["custom"])
+    );
+}
+
+#[test]
+fn another_tab_keeps_a_shared_session_alive_and_the_entry_is_kept_sparingly() {
+    let mut t = started();
+    let writes = t.env.handed.len();
+    // Inputs many times a minute write the entry once a minute at most.
+    for _ in 0..100 {
+        t.env.wall += 100;
+        t.input();
+    }
+    assert_eq!(t.env.handed.len(), writes);
+    t.env.wall += session::KEEP_EVERY_MS;
+    t.input();
+    assert_eq!(t.env.handed.len(), writes + 1);
+    // Idle here for an hour, but another tab was active a minute ago: the same session.
+    t.env.wall += 60 * 60_000;
+    t.env.session = Some(session::entry("s", t.env.wall - 60_000));
+    t.input();
+    assert_eq!(t.header.sid, "s");
+    // Leaving keeps the last activity to the ms, for the next page.
+    t.env.wall += 5_000;
+    t.leave();
+    assert_eq!(t.env.session, Some(session::entry("s", t.env.wall - 5_000)));
+}
+
+#[test]
 fn tabs_sharing_a_session_keep_their_batches_apart() {
     let mut a = started();
     let other_tab = Page {
         counter: 100, // its own random numbers
+        wall: a.env.wall,
+        session: a.env.session.clone(), // localStorage, shared
         ..Page::default()
     };
     let b = Tracker::new(other_tab, a.config.clone(), a.header.clone(), true);
@@ -514,16 +617,21 @@ fn scrolling_keeps_the_deepest_position_and_reports_it_with_dwell() {
         t.env.timers.contains(&(Timer::Beat, 60_000)),
         "the next heartbeat"
     );
-    let b = parse(&t.drain()[0]);
-    let scroll = b
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            wire::EventData::Scroll(s) => Some(s.clone()),
-            _ => None,
-        })
-        .expect("a scroll event");
+    let scroll = scroll_report(&t.drain()[0]);
     assert_eq!((scroll.max, scroll.marks.as_slice()), (0.5, &[25, 50][..]));
+}
+
+#[test]
+fn a_document_that_grew_unobserved_is_measured_again() {
+    let mut t = started(); // 3,000 px as last observed
+    t.env.height = 6000.0; // grown, and no observer said so (`html { height: 100% }`)
+    t.scrolled(1000.0, 720.0);
+    assert_eq!(t.height, 3000.0, "within what was measured: no new measure");
+    t.scrolled(2700.0, 720.0); // past the old end: it must have grown
+    assert_eq!(t.height, 6000.0);
+    t.report();
+    let scroll = scroll_report(&t.drain()[0]);
+    assert_eq!(scroll.marks, [25, 50], "not 100 % at half the page");
 }
 
 #[test]
