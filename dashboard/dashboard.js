@@ -234,7 +234,9 @@ function renderHeatmap(path, heatmap) {
   stage.className = "stage";
   const iframe = document.createElement("iframe");
   iframe.title = `${path} as visitors saw it`;
-  iframe.src = `${path}?spoor=off`;
+  // A hash route (`/#/cart`) keeps its fragment after the query.
+  const [file, route = ""] = path.split(/(?=#)/);
+  iframe.src = `${file}?spoor=off${route}`;
   iframe.width = width;
   iframe.height = 800;
   iframe.setAttribute("scrolling", "no");

@@ -2,6 +2,7 @@
 //! page, day and viewport-width bucket, and site totals. Pure: the store turns the result into
 //! one guarded DynamoDB transaction, so a batch counts once however often it is delivered.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use wire::{EventData, SCROLL_MARKS};
@@ -83,10 +84,24 @@ pub struct Aggregates {
     pub pageviews: u64,
 }
 
-/// The page a URL belongs to: its path, without query or fragment.
-pub fn page_path(url: &str) -> &str {
+/// The page a URL belongs to: its path, without query or fragment, except a fragment that is
+/// a route (`#/cart`, `#!/cart`: what hash-routed apps navigate by), without its own query.
+pub fn page_path(url: &str) -> Cow<'_, str> {
     let end = url.find(['?', '#']).unwrap_or(url.len());
-    &url[..end]
+    let path = &url[..end];
+    let Some(hash) = url.find('#') else {
+        return Cow::Borrowed(path);
+    };
+    let fragment = &url[hash..];
+    if !(fragment.starts_with("#/") || fragment.starts_with("#!/")) {
+        return Cow::Borrowed(path);
+    }
+    let route = &fragment[..fragment.find('?').unwrap_or(fragment.len())];
+    if hash == end {
+        Cow::Borrowed(&url[..end + route.len()])
+    } else {
+        Cow::Owned([path, route].concat())
+    }
 }
 
 pub fn width_bucket(viewport_width: u32) -> u32 {
@@ -113,7 +128,7 @@ pub fn aggregate(env: &Envelope, window_ms: i64) -> Aggregates {
     let bot = env.client.agent.bot;
     for e in &env.batch.events {
         let at = e.ts.saturating_add(skew);
-        let path = page_path(&e.url).to_string();
+        let path = page_path(&e.url).into_owned();
         let key = PageKey {
             path: path.clone(),
             date: clock::utc_date_hour(at).0,
@@ -260,6 +275,12 @@ mod tests {
     fn helpers() {
         assert_eq!(page_path("/a/b?c=1#d"), "/a/b");
         assert_eq!(page_path("/"), "/");
+        // Hash routes are pages; anchors are not.
+        assert_eq!(page_path("/#/cart"), "/#/cart");
+        assert_eq!(page_path("/app#!/cart/2?x=1"), "/app#!/cart/2");
+        assert_eq!(page_path("/app?utm=1#/cart"), "/app#/cart");
+        assert_eq!(page_path("/docs#install"), "/docs");
+        assert_eq!(page_path("/docs?a#"), "/docs");
         assert_eq!(width_bucket(0), 0);
         assert_eq!(width_bucket(479), 0);
         assert_eq!(width_bucket(480), 480);

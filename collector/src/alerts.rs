@@ -143,7 +143,7 @@ pub fn browser_errors(env: &Envelope, window_ms: i64) -> Vec<Alert> {
                 severity: "MEDIUM",
                 site: Some(env.batch.site.clone()),
                 service: None,
-                path: aggregates::page_path(&e.url).to_string(),
+                path: aggregates::page_path(&e.url).into_owned(),
                 message: err.msg.chars().take(500).collect(),
                 count: 1,
                 window_start,

@@ -97,7 +97,10 @@ pub fn event_records(env: &Envelope, retention_days: u32) -> EventRecords {
             item.insert("rsk".into(), Attr::s(format!("{}#{}", e.ts, e.id)));
             if e.data.kind() == "click" {
                 let path = crate::aggregates::page_path(&e.url);
-                item.insert("cpk".into(), Attr::s(click_partition(&b.site, path, &date)));
+                item.insert(
+                    "cpk".into(),
+                    Attr::s(click_partition(&b.site, &path, &date)),
+                );
                 item.insert("csk".into(), Attr::s(format!("{}#{}", e.ts, e.id)));
             }
             item

@@ -66,7 +66,8 @@ export const wall = () => Date.now();
 // (Every browser with WebAssembly has crypto.getRandomValues, in secure contexts or not.)
 export const fill = (bytes) => crypto.getRandomValues(bytes);
 export const random = () => Math.random();
-const url = () => location.pathname + location.search;
+// A hash route (`#/cart`, `#!/cart`) is part of the page in a single-page app; an anchor is not.
+const url = () => location.pathname + location.search + (routes && /^#!?\//.test(location.hash) ? location.hash : "");
 const origin = () => location.origin;
 const title = () => d.title;
 const referrer = () => d.referrer;
@@ -292,7 +293,7 @@ function click(e) {
   if (m && m.localName !== "form") marked(m);
 }
 
-let masked, interactive, maxElements, maxSteps, off;
+let masked, interactive, maxElements, maxSteps, off, routes;
 
 let sid;
 /** The session id, set by the wasm at start: page code forwards it to its backend, to join
@@ -353,8 +354,9 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
     hand(ERROR, [0, 0], [msg, ""]);
   });
   if (prerendering) on(d, "prerenderingchange", () => wake(NAVIGATE, 0));
-  if (spa) {
+  if ((routes = spa)) {
     on(w, "popstate", () => wake(NAVIGATE, 0));
+    on(w, "hashchange", () => wake(NAVIGATE, 0));
     // The page's own pushState/replaceState runs first and unchanged (its result and
     // exceptions are the page's); a replace with the same URL changes nothing.
     for (const name of ["pushState", "replaceState"]) {

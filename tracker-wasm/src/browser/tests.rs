@@ -325,6 +325,35 @@ fn history_navigations_are_pageviews_once_per_url() {
 }
 
 #[wasm_bindgen_test]
+async fn hash_routes_are_pageviews_and_anchors_are_not() {
+    started();
+    drain();
+    let location = window().location();
+    let page = cat(&[&location.pathname().unwrap(), &location.search().unwrap()]);
+    for hash in ["#section", "#/cart", "#!/cart/2"] {
+        let changed = next_event("hashchange");
+        location.set_hash(hash).unwrap();
+        changed.await.unwrap();
+    }
+    let views: Vec<String> = drain()
+        .into_iter()
+        .filter(|e| e.data.kind() == "pageview")
+        .map(|e| e.url)
+        .collect();
+    assert_eq!(
+        views,
+        [cat(&[&page, "#/cart"]), cat(&[&page, "#!/cart/2"])],
+        "an anchor is no page"
+    );
+    window()
+        .history()
+        .unwrap()
+        .replace_state_with_url(&JsValue::NULL, "", Some(&page))
+        .unwrap();
+    drain();
+}
+
+#[wasm_bindgen_test]
 fn custom_events_from_code_and_from_attributes() {
     started();
     fixture(
