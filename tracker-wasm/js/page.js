@@ -355,8 +355,11 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
   });
   if (prerendering) on(d, "prerenderingchange", () => wake(NAVIGATE, 0));
   if ((routes = spa)) {
-    on(w, "popstate", () => wake(NAVIGATE, 0));
-    on(w, "hashchange", () => wake(NAVIGATE, 0));
+    // An app's navigation is taken in the next task: routers set the new title after they
+    // change the URL (leaving the page before then still counts it, see `leave`).
+    const navigated = () => setTimeout(safe(() => wake(NAVIGATE, 0)));
+    on(w, "popstate", navigated);
+    on(w, "hashchange", navigated);
     // The page's own pushState/replaceState runs first and unchanged (its result and
     // exceptions are the page's); a replace with the same URL changes nothing.
     for (const name of ["pushState", "replaceState"]) {
@@ -364,7 +367,7 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
       if (typeof original !== "function") continue;
       history[name] = function () {
         const result = original.apply(this, arguments);
-        safe(() => wake(NAVIGATE, 0))();
+        safe(navigated)();
         return result;
       };
     }

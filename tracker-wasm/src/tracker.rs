@@ -425,6 +425,7 @@ impl<E: Env> Tracker<E> {
 
     /// The page is going away (or being frozen): report, and hand everything to the browser.
     pub fn leave(&mut self) {
+        self.navigate(false); // an app's navigation not yet taken (the glue waits a task)
         self.answer();
         self.report();
         self.gone = true;

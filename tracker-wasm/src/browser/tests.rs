@@ -295,32 +295,42 @@ async fn sleep(ms: i32) {
 }
 
 #[wasm_bindgen_test]
-fn history_navigations_are_pageviews_once_per_url() {
+async fn history_navigations_are_pageviews_once_per_url_with_their_new_title() {
     started();
     drain();
     let history = window().history().unwrap();
     let original = window().location().pathname().unwrap();
+    let title = document().title();
+    // A router changes the URL, then the title.
     history
         .push_state_with_url(&JsValue::NULL, "", Some("/spa/one?x=1"))
         .unwrap();
     history
         .replace_state_with_url(&JsValue::NULL, "", Some("/spa/one?x=1"))
         .unwrap(); // a router replacing the same URL
+    document().set_title("One");
+    sleep(0).await; // the tracker takes the navigation in the next task
     history
         .push_state_with_url(&JsValue::NULL, "", Some("/spa/two"))
         .unwrap();
+    document().set_title("Two");
+    sleep(0).await;
+    document().set_title(&title);
     let events = drain();
-    let views: Vec<&str> = events
+    let views: Vec<(&str, &str)> = events
         .iter()
-        .filter(|e| e.data.kind() == "pageview")
-        .map(|e| e.url.as_str())
+        .filter_map(|e| match &e.data {
+            wire::EventData::Pageview(p) => Some((e.url.as_str(), p.title.as_str())),
+            _ => None,
+        })
         .collect();
-    assert_eq!(views, ["/spa/one?x=1", "/spa/two"]);
+    assert_eq!(views, [("/spa/one?x=1", "One"), ("/spa/two", "Two")]);
     // Leaving a view reports its dwell time (and scroll depth) first.
     assert!(kinds(&events).contains(&"dwell"), "{:?}", kinds(&events));
     history
         .replace_state_with_url(&JsValue::NULL, "", Some(&original))
         .unwrap();
+    sleep(0).await;
     drain();
 }
 
@@ -335,6 +345,7 @@ async fn hash_routes_are_pageviews_and_anchors_are_not() {
         location.set_hash(hash).unwrap();
         changed.await.unwrap();
     }
+    sleep(0).await; // the tracker takes a navigation in the next task
     let views: Vec<String> = drain()
         .into_iter()
         .filter(|e| e.data.kind() == "pageview")
@@ -350,6 +361,7 @@ async fn hash_routes_are_pageviews_and_anchors_are_not() {
         .unwrap()
         .replace_state_with_url(&JsValue::NULL, "", Some(&page))
         .unwrap();
+    sleep(0).await;
     drain();
 }
 

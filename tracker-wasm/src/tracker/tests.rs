@@ -635,6 +635,24 @@ fn a_document_that_grew_unobserved_is_measured_again() {
 }
 
 #[test]
+fn leaving_right_after_an_app_navigation_still_counts_its_view() {
+    let mut t = started();
+    flush(&mut t);
+    t.sent(202);
+    // The URL changed, and the page goes before the glue's next task took the navigation.
+    t.env.url = "/next".into();
+    t.env.title = "Next".into();
+    t.leave();
+    let sent: Vec<wire::Event> = t.env.beacons.iter().flat_map(|b| parse(b).events).collect();
+    let views: Vec<&str> = sent
+        .iter()
+        .filter(|e| e.data.kind() == "pageview")
+        .map(|e| e.url.as_str())
+        .collect();
+    assert_eq!(views, ["/next"]);
+}
+
+#[test]
 fn no_heartbeat_while_hidden() {
     let mut t = started();
     t.visibility(false);
