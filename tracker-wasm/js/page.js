@@ -354,7 +354,8 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
     hand(ERROR, [0, 0], [msg, ""]);
   });
   if (prerendering) on(d, "prerenderingchange", () => wake(NAVIGATE, 0));
-  if ((routes = spa)) {
+  routes = spa;
+  if (spa) {
     // An app's navigation is taken in the next task: routers set the new title after they
     // change the URL (leaving the page before then still counts it, see `leave`).
     const navigated = () => setTimeout(safe(() => wake(NAVIGATE, 0)));

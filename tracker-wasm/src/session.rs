@@ -1,6 +1,6 @@
 //! Sessions: a visit ends after 30 minutes without activity, as in the analytics tools site
 //! owners compare with. The id storage keeps the session id with the time of its last activity
-//! (`<id>.<ms>`), so a later page, or another tab sharing `localStorage`, continues the session
+//! (`<ms><id>`), so a later page, or another tab sharing `localStorage`, continues the session
 //! only while it is alive.
 
 use alloc::string::String;

@@ -140,7 +140,8 @@ pub struct Tracker<E: Env> {
 
 impl<E: Env> Tracker<E> {
     /// A tracker for this page; nothing is recorded until [`Tracker::navigate`]. The session
-    /// id in `header` is decided here: the kept one if still alive, else a new one.
+    /// id in `header` is decided here, as by any activity after a long idle: the kept one if
+    /// still alive, else a new one.
     pub fn new(mut env: E, config: Config, header: Header, offline: bool) -> Self {
         let dwell = Dwell::new(env.now(), env.visible(), env.focused(), config.idle_ms);
         let key = cat(&[
@@ -149,7 +150,7 @@ impl<E: Env> Tracker<E> {
             ".",
             &ids::random_id(env.random_bytes()),
         ]);
-        Tracker {
+        let mut t = Tracker {
             env,
             config,
             header,
@@ -172,15 +173,12 @@ impl<E: Env> Tracker<E> {
             answered: false,
             gone: false,
             stopped: false,
+            // Idle since ever: the first activity decides the session.
             active: i64::MIN / 2,
             kept: 0,
-        }
-        .begun()
-    }
-
-    fn begun(mut self) -> Self {
-        self.activity();
-        self
+        };
+        t.activity();
+        t
     }
 
     pub fn config(&self) -> &Config {
