@@ -50,6 +50,9 @@ thread_local! {
     /// life (changing one deploys a new version), and reading them through the runtime and
     /// parsing them cost more per request than validating a batch (see BENCHMARKS.md).
     static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
+    /// A random name for this isolate, drawn the first time `/status` is read: two reads with
+    /// the same name saw the same isolate (a restart starts its memory count from zero).
+    static ISOLATE: OnceCell<String> = const { OnceCell::new() };
 }
 
 fn config(env: &Env) -> Result<Rc<Config>> {
@@ -60,6 +63,10 @@ fn config(env: &Env) -> Result<Rc<Config>> {
     let config = Rc::new(Config::from_lookup(|name| var(env, name))?);
     CONFIG.with(|c| c.set(config.clone()).ok());
     Ok(config)
+}
+
+fn random_u32() -> u32 {
+    (js_sys::Math::random() * f64::from(u32::MAX)) as u32
 }
 
 #[event(fetch)]
@@ -144,10 +151,7 @@ fn access_log(
     };
     Some(LogBatch {
         // One record: its time and a random part name it, once; a redelivery keeps the name.
-        id: format!(
-            "req-{started}-{:08x}",
-            (js_sys::Math::random() * f64::from(u32::MAX)) as u32
-        ),
+        id: format!("req-{started}-{:08x}", random_u32()),
         received: started,
         service: "collector".into(),
         records: vec![record],
@@ -449,6 +453,7 @@ async fn status(env: &Env) -> Result<Response> {
         // This isolate's wasm linear memory: it only ever grows, so a rise across equal loads
         // is a leak in the Worker's own code (the load test watches it).
         "wasm_memory_bytes": core::arch::wasm32::memory_size(0) * 65536,
+        "isolate": ISOLATE.with(|i| i.get_or_init(|| format!("{:08x}", random_u32())).clone()),
     });
     Ok(json(if ok { 200 } else { 503 }, &body.to_string())?)
 }
