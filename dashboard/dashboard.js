@@ -200,6 +200,10 @@ function renderHeatmap(path, heatmap) {
   const frame = $("#heat-frame");
   frame.innerHTML = "";
   const clicks = heatmap?.clicks || [];
+  // The collector reads individual clicks newest day first, within its calls per request.
+  const since = heatmap?.clicks_since;
+  $("#heat-since").hidden = !since || since <= state.from;
+  $("#heat-since").textContent = `Individual clicks since ${since}, the newest the collector reads at once.`;
   const byBucket = new Map();
   for (const c of clicks) {
     const b = bucketOf(c.vw || 0);

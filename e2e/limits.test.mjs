@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import http from "node:http";
-import { startCollector } from "../scripts/lib/collector.mjs";
+import { readHeaders, startCollector } from "../scripts/lib/collector.mjs";
 import { startProxy } from "../scripts/lib/proxy.mjs";
 import { batch, click, pageview, post } from "./lib/batches.mjs";
-import { partition } from "./lib/stores.mjs";
+import { partition, sessionEvents } from "./lib/stores.mjs";
 import { stack } from "./lib/stack.mjs";
 
 const run = stack();
@@ -133,5 +133,39 @@ test("without a queue binding, a batch is written before its answer, or refused"
   } finally {
     await direct.stop();
     await aws.stop();
+  }
+});
+
+test("a queue batch out of calls to AWS sends the rest back, and every batch is stored once", async () => {
+  // A cap of 12 calls per invocation (SUBREQUEST_LIMIT; the Free plan's is 50) holds two of
+  // these messages (about 5 calls each: events, counters, archive, access log). Sent at once,
+  // the twelve batches reach the consumer several at a time.
+  const tight = await startCollector(run.emulator, { vars: { SUBREQUEST_LIMIT: "12" }, unlimited: true });
+  try {
+    const sent = Array.from({ length: 12 }, () =>
+      batch([pageview({ url: "/tight" }), click({ url: "/tight" })]),
+    );
+    const answers = await Promise.all(sent.map((b) => post(tight.url, b)));
+    assert.deepEqual(answers.map((a) => a.status), Array(12).fill(202));
+    for (const b of sent) {
+      const items = await sessionEvents(run.emulator, "demo", b.sid, 2, 60_000);
+      assert.deepEqual(items.map((i) => i.k).sort(), ["click", "pageview"]);
+    }
+    const output = tight.output();
+    assert.match(output, /messages wait for a later batch/, "some waited");
+    // None failed: a wait is not an attempt, so nothing nears the dead-letter queue.
+    assert.doesNotMatch(output, /queue spoor-events message/);
+    const stats = await fetch(`${tight.url}/v1/stats?site=demo&path=/tight`, { headers: readHeaders });
+    assert.equal(stats.status, 200);
+    assert.equal((await stats.json()).totals.pageviews, 12, "counted once each");
+    // The whole site over 30 days is a query per day: more than a request may make here.
+    const from = new Date(Date.now() - 29 * 86_400_000).toISOString().slice(0, 10);
+    const refused = await fetch(`${tight.url}/v1/stats?site=demo&from=${from}`, { headers: readHeaders });
+    assert.equal(refused.status, 400);
+    const error = await refused.json();
+    assert.equal(error.field, "from");
+    assert.match(error.message, /at most 12 days/);
+  } finally {
+    await tight.stop();
   }
 });

@@ -58,6 +58,8 @@ pub struct AwsConfig {
     pub endpoint: Option<String>,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// Calls to AWS one invocation may make (`SUBREQUEST_LIMIT`: the plan's subrequest cap).
+    pub subrequest_limit: u32,
 }
 
 // Hand-written so that a debug print never shows the secrets.
@@ -67,6 +69,7 @@ impl std::fmt::Debug for AwsConfig {
             .field("region", &self.region)
             .field("endpoint", &self.endpoint)
             .field("access_key_id", &self.access_key_id)
+            .field("subrequest_limit", &self.subrequest_limit)
             .finish_non_exhaustive()
     }
 }
@@ -137,6 +140,7 @@ impl Config {
                 endpoint: get("AWS_ENDPOINT_URL").filter(|v| !v.trim().is_empty()),
                 access_key_id: required("AWS_ACCESS_KEY_ID")?,
                 secret_access_key: required("AWS_SECRET_ACCESS_KEY")?,
+                subrequest_limit: positive("SUBREQUEST_LIMIT", crate::subrequests::DEFAULT_LIMIT)?,
             },
             table: required("TABLE")?,
             bucket: required("BUCKET")?,
@@ -303,12 +307,15 @@ mod tests {
         assert_eq!(c.alert_window_ms, 600_000);
         assert_eq!(c.rage_alert_threshold, 5);
         assert_eq!(c.max_alerts, 20);
+        assert_eq!(c.aws.subrequest_limit, 50, "the Workers Free plan's cap");
         let c = Config::from_lookup(vars(&[
+            ("SUBREQUEST_LIMIT", "10000"),
             ("RETENTION_DAYS", "7"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ]))
         .unwrap();
         assert_eq!(c.retention_days, 7);
+        assert_eq!(c.aws.subrequest_limit, 10_000);
         assert_eq!(c.aws.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
     }
 
@@ -318,6 +325,8 @@ mod tests {
         assert_eq!(err.to_string(), "configuration: TABLE is not set");
         let err = Config::from_lookup(vars(&[("RETENTION_DAYS", "0")])).unwrap_err();
         assert!(err.to_string().contains("RETENTION_DAYS"), "{err}");
+        let err = Config::from_lookup(vars(&[("SUBREQUEST_LIMIT", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("SUBREQUEST_LIMIT"), "{err}");
         let err = Config::from_lookup(vars(&[("SITES", "demo")])).unwrap_err();
         assert!(err.to_string().contains("SITES"), "{err}");
         let err = Config::from_lookup(vars(&[("IP_HASH_KEY", "short")])).unwrap_err();

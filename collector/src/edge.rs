@@ -11,8 +11,8 @@ use std::rc::Rc;
 
 use serde_json::json;
 use worker::{
-    event, Context, Env, MessageBatch, MessageBuilder, MessageExt, Method, QueueContentType,
-    QueueRetryOptionsBuilder, Request, Response, SendMessage,
+    event, Context, Env, Message, MessageBatch, MessageBuilder, MessageExt, Method,
+    QueueContentType, QueueRetryOptions, QueueRetryOptionsBuilder, Request, Response, SendMessage,
 };
 
 use crate::aws::sqs::Sqs;
@@ -25,6 +25,7 @@ use crate::ingest;
 use crate::logs::{self, Http, Level, LogBatch, LogRecord};
 use crate::reads;
 use crate::store::{Stores, Work};
+use crate::subrequests;
 
 /// Queue binding that buffers accepted batches between `fetch` and `queue`.
 const QUEUE: &str = "EVENTS";
@@ -467,6 +468,13 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
     let config = config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let dead = batch.queue().ends_with("-dlq");
     let stores = Stores::new(&config);
+    let sqs = Sqs::new(Aws::new(config.aws.clone()));
+    let budget = if dead {
+        sqs.budget()
+    } else {
+        stores.dynamodb.budget()
+    }
+    .clone();
     let dead_letters = var(&env, "DEAD_LETTER_QUEUE_URL");
     let delay = var(&env, "RETRY_DELAY_SECONDS")
         .and_then(|v| v.parse().ok())
@@ -474,14 +482,17 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
     let retry = QueueRetryOptionsBuilder::new()
         .with_delay_seconds(delay)
         .build();
+    let mut deferred = Vec::new();
     for message in batch.messages()? {
+        // Once out of calls, the rest wait too: each would fail at its first call.
+        if !deferred.is_empty() {
+            deferred.push(message);
+            continue;
+        }
+        let before = budget.used();
         let done = if dead {
             match &dead_letters {
-                Some(url) => {
-                    Sqs::new(Aws::new(config.aws.clone()))
-                        .send(url, message.body())
-                        .await
-                }
+                Some(url) => sqs.send(url, message.body()).await,
                 None => Err(Error::Config("DEAD_LETTER_QUEUE_URL is not set".into())),
             }
         } else {
@@ -492,13 +503,52 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
         };
         match done {
             Ok(()) => message.ack(),
+            // Out of calls after others used some: not a failure of this message. (One that
+            // needs more than a whole invocation has fails like any other, and is retried
+            // until the dead-letter queue keeps it.)
+            Err(Error::Subrequests { .. }) if before > 0 => deferred.push(message),
             Err(e) => {
                 worker::console_error!("queue {} message {}: {e}", batch.queue(), message.id());
                 message.retry_with_options(&retry);
             }
         }
     }
+    if !deferred.is_empty() {
+        worker::console_warn!(
+            "queue {}: {} messages wait for a later batch: this one made its {} calls to AWS \
+             (SUBREQUEST_LIMIT)",
+            batch.queue(),
+            deferred.len(),
+            budget.limit()
+        );
+        defer(&env, dead, deferred, &retry).await;
+    }
     Ok(())
+}
+
+/// Hands messages this invocation had no calls left for to a later one. Events go back into
+/// their queue as new messages, so waiting does not count as a failed attempt (a retry would,
+/// and a busy queue could retry a message into the dead-letter queue without its ever
+/// failing); the copy is sent before the original is acknowledged, so a crash between the two
+/// can only mean writing it twice, which every write allows. The dead-letter queue's messages
+/// are retried, of which it allows many.
+async fn defer(env: &Env, dead: bool, messages: Vec<Message<String>>, retry: &QueueRetryOptions) {
+    let queue = match env.queue(QUEUE) {
+        Ok(queue) if !dead => queue,
+        _ => return messages.iter().for_each(|m| m.retry_with_options(retry)),
+    };
+    let sizes: Vec<usize> = messages.iter().map(|m| m.body().len()).collect();
+    for group in subrequests::send_groups(&sizes) {
+        let group = &messages[group];
+        let copies: Vec<_> = group.iter().map(|m| text(m.body().clone())).collect();
+        match queue.send_batch(copies).await {
+            Ok(()) => group.iter().for_each(Message::ack),
+            Err(e) => {
+                worker::console_error!("sending {} deferred messages back: {e}", group.len());
+                group.iter().for_each(|m| m.retry_with_options(retry));
+            }
+        }
+    }
 }
 
 /// The cron trigger: each site's last traffic window against its baseline (one alert per

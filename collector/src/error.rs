@@ -33,6 +33,11 @@ pub enum Error {
         code: String,
         message: String,
     },
+    /// This invocation has made all the calls to AWS it may (`SUBREQUEST_LIMIT`).
+    #[error(
+        "this needs more than the {limit} calls to AWS one request may make (SUBREQUEST_LIMIT)"
+    )]
+    Subrequests { limit: u32 },
     /// The Workers runtime failed us (a binding call, a queue send).
     #[error("runtime: {0}")]
     Runtime(String),
@@ -70,6 +75,9 @@ impl Error {
             // Throttled or unavailable upstream: the client should retry later.
             Error::Aws { status, .. } if *status == 0 || *status == 429 || *status >= 500 => 503,
             Error::Aws { .. } => 502,
+            // A server-side cap, not the client's fault; reads that can be planned ask for a
+            // smaller range (400) before they start.
+            Error::Subrequests { .. } => 503,
         }
     }
 
@@ -87,6 +95,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Aws { .. } => "upstream",
             Error::Runtime(_) => "runtime",
+            Error::Subrequests { .. } => "subrequest_limit",
         }
     }
 
@@ -148,6 +157,13 @@ mod tests {
         assert_eq!(aws(429).status(), 503);
         assert_eq!(aws(400).status(), 502);
         assert!(aws(503).is_transient() && !aws(400).is_transient());
+        let spent = Error::Subrequests { limit: 50 };
+        assert_eq!((spent.status(), spent.code()), (503, "subrequest_limit"));
+        assert!(
+            spent.to_json().contains("SUBREQUEST_LIMIT"),
+            "{}",
+            spent.to_json()
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod logs;
 pub mod reads;
 pub mod records;
 pub mod store;
+pub mod subrequests;
 pub mod surge;
 pub mod ua;
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use crate::aggregates::WIDTH_BUCKETS;
 use crate::aws::dynamodb::{key, Attr, DynamoDb, Item};
 use crate::clock;
 use crate::error::{Error, Result};
@@ -102,34 +103,72 @@ pub async fn count(db: &DynamoDb, site: &str) -> Result<Value> {
 
 /// `/v1/stats`: per-page counters summed over the range, per-day totals, and for one page its
 /// click grids per width bucket and its individual clicks (for the element-relative heatmap).
+///
+/// Its calls to AWS stay within the invocation's budget (`SUBREQUEST_LIMIT`): one page's
+/// counters and grids are fetched by key, a hundred per call, whatever the range; the whole
+/// site costs a query per day, so a range longer than the budget is refused before reading.
 pub async fn stats(db: &DynamoDb, r: &Range) -> Result<Value> {
+    let dates: Vec<String> = (r.from..=r.to).map(clock::date_of_day).collect();
+    let partition = |date: &str| format!("A#{}#{date}", r.site);
+    let per_day: Vec<Vec<Item>> = match &r.path {
+        Some(path) => {
+            let keys: Vec<Item> = dates
+                .iter()
+                .map(|d| key(partition(d), format!("P#{path}")))
+                .collect();
+            let found = db.get_many(&keys).await?;
+            dates
+                .iter()
+                .map(|d| {
+                    let pk = partition(d);
+                    found
+                        .iter()
+                        .filter(|i| i.get("pk").and_then(Attr::as_s) == Some(pk.as_str()))
+                        .cloned()
+                        .collect()
+                })
+                .collect()
+        }
+        None => {
+            let left = db.budget().left() as usize;
+            if dates.len() > left {
+                return Err(Error::invalid(
+                    "from",
+                    format!(
+                        "the whole site over {} days takes {} reads; this deployment makes at \
+                         most {left} per request (SUBREQUEST_LIMIT): ask for at most {left} \
+                         days, or for one page",
+                        dates.len(),
+                        dates.len()
+                    ),
+                ));
+            }
+            let mut per_day = Vec::with_capacity(dates.len());
+            let mut read = 0;
+            for date in &dates {
+                let items = db
+                    .query_partition(&partition(date), MAX_PAGE_DAYS - read + 1)
+                    .await?;
+                read += items.len();
+                if read > MAX_PAGE_DAYS {
+                    return Err(Error::invalid(
+                        "from",
+                        format!(
+                            "the range holds more than {MAX_PAGE_DAYS} page-days: ask for fewer days"
+                        ),
+                    ));
+                }
+                per_day.push(items);
+            }
+            per_day
+        }
+    };
+
     let mut pages: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut days = Vec::new();
     let mut totals = Map::new();
-    let mut read = 0;
-    for day in r.from..=r.to {
-        let date = clock::date_of_day(day);
+    for (date, items) in dates.iter().zip(per_day) {
         let mut day_total = Map::new();
-        let partition = format!("A#{}#{date}", r.site);
-        let items = match &r.path {
-            // One page: its own item of the day, not the whole site's.
-            Some(path) => db
-                .get(&key(partition, format!("P#{path}")))
-                .await?
-                .into_iter()
-                .collect(),
-            None => {
-                db.query_partition(&partition, MAX_PAGE_DAYS - read + 1)
-                    .await?
-            }
-        };
-        read += items.len();
-        if read > MAX_PAGE_DAYS {
-            return Err(Error::invalid(
-                "from",
-                format!("the range holds more than {MAX_PAGE_DAYS} page-days: ask for fewer days"),
-            ));
-        }
         for item in items {
             let Some(path) = item.get("path").and_then(Attr::as_s).map(str::to_string) else {
                 continue;
@@ -166,40 +205,54 @@ pub async fn stats(db: &DynamoDb, r: &Range) -> Result<Value> {
         "days": days,
     });
     if let Some(path) = &r.path {
-        out["heatmap"] = heatmap(db, r, path).await?;
+        out["heatmap"] = heatmap(db, r, path, &dates).await?;
     }
     Ok(out)
 }
 
-async fn heatmap(db: &DynamoDb, r: &Range, path: &str) -> Result<Value> {
+/// One page's click grids over the range (by key: every day's width buckets), and its newest
+/// individual clicks: a query per day, newest day first, until [`MAX_CLICKS`] or the budget's
+/// last call. `clicks_since` is the oldest day read; a later one than `from` means the
+/// budget ran out first (the grids still cover every day).
+async fn heatmap(db: &DynamoDb, r: &Range, path: &str, dates: &[String]) -> Result<Value> {
+    let keys: Vec<Item> = dates
+        .iter()
+        .flat_map(|date| {
+            WIDTH_BUCKETS
+                .iter()
+                .map(move |w| key(format!("H#{}#{path}#{date}", r.site), format!("W#{w}")))
+        })
+        .collect();
     let mut grids: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    let mut clicks = Vec::new();
-    for day in (r.from..=r.to).rev() {
-        let date = clock::date_of_day(day);
-        // One item per viewport-width bucket.
-        for item in db
-            .query_partition(&format!("H#{}#{path}#{date}", r.site), 64)
-            .await?
-        {
-            let width = item["sk"]
-                .as_s()
-                .unwrap_or_default()
-                .trim_start_matches("W#")
-                .to_string();
-            let grid = grids.entry(width).or_default();
-            for (cell, n) in counters(&item) {
-                *grid.entry(cell).or_default() += n.as_u64().unwrap_or(0);
-            }
-        }
-        if clicks.len() < MAX_CLICKS {
-            let partition = records::click_partition(&r.site, path, &date);
-            let limit = MAX_CLICKS - clicks.len();
-            for item in db.query_index("clicks", "cpk", &partition, limit).await? {
-                clicks.push(click(&item));
-            }
+    for item in db.get_many(&keys).await? {
+        let width = item["sk"]
+            .as_s()
+            .unwrap_or_default()
+            .trim_start_matches("W#")
+            .to_string();
+        let grid = grids.entry(width).or_default();
+        for (cell, n) in counters(&item) {
+            *grid.entry(cell).or_default() += n.as_u64().unwrap_or(0);
         }
     }
-    Ok(json!({ "grids": grids, "clicks": clicks }))
+    let mut clicks = Vec::new();
+    let mut since = None;
+    for date in dates.iter().rev() {
+        if clicks.len() >= MAX_CLICKS || db.budget().left() == 0 {
+            break;
+        }
+        let partition = records::click_partition(&r.site, path, date);
+        let limit = MAX_CLICKS - clicks.len();
+        // A day spread over many pages of results can use up the budget midway: that day is
+        // left out, like the older ones.
+        let items = match db.query_index("clicks", "cpk", &partition, limit).await {
+            Err(Error::Subrequests { .. }) => break,
+            items => items?,
+        };
+        clicks.extend(items.iter().map(click));
+        since = Some(date);
+    }
+    Ok(json!({ "grids": grids, "clicks": clicks, "clicks_since": since }))
 }
 
 /// One click as the heatmap draws it.

@@ -68,10 +68,12 @@ pub struct Written {
 impl Stores {
     pub fn new(config: &Config) -> Self {
         let aws = Aws::new(config.aws.clone());
-        let sns = config
-            .topic_arn
-            .as_ref()
-            .map(|arn| (Sns::new(&config.aws, aws.http()), arn.clone()));
+        let sns = config.topic_arn.as_ref().map(|arn| {
+            (
+                Sns::new(&config.aws, aws.http(), aws.budget().clone()),
+                arn.clone(),
+            )
+        });
         Stores {
             dynamodb: DynamoDb::new(aws.clone(), &config.table),
             s3: S3::new(aws, &config.bucket),

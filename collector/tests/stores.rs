@@ -391,6 +391,83 @@ async fn the_read_side_answers_from_what_was_written() {
     assert_eq!(list[0]["count"], 1);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn reads_stay_within_the_calls_a_request_may_make() {
+    let _turn = support::exclusive().await;
+    use collector::reads;
+    // 30 days of one page: its counters, and its clicks in two width buckets.
+    let today = clock::day_of(clock::now_ms());
+    let mut items = Vec::new();
+    for day in today - 29..=today {
+        let date = clock::date_of_day(day);
+        let mut page = key(format!("A#budget#{date}"), "P#/p");
+        page.insert("path".into(), Attr::s("/p"));
+        page.insert("pageviews".into(), Attr::n(1));
+        items.push(page);
+        for width in ["W#0", "W#1024"] {
+            let mut grid = key(format!("H#budget#/p#{date}"), width);
+            grid.insert("c1_1".into(), Attr::n(1));
+            items.push(grid);
+        }
+    }
+    stores().dynamodb.put_all(items).await.unwrap();
+
+    let mut config = support::emulator().config();
+    config.aws.subrequest_limit = 12;
+    let range = |days: i64, path: Option<&str>| reads::Range {
+        site: "budget".into(),
+        from: today - days + 1,
+        to: today,
+        path: path.map(str::to_string),
+    };
+
+    // The whole site: a query per day, so 30 days are refused before any call.
+    let limited = Stores::new(&config);
+    let refused = reads::stats(&limited.dynamodb, &range(30, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::Invalid { field, reason } if field == "from"
+            && reason.contains("at most 12 days")),
+        "{refused}"
+    );
+    assert_eq!(limited.dynamodb.budget().used(), 0);
+    let stats = reads::stats(&limited.dynamodb, &range(12, None))
+        .await
+        .unwrap();
+    assert_eq!(stats["totals"]["pageviews"], 12);
+
+    // One page: its 30 counters in one call, its grids (30 days × 5 width buckets: 150 keys)
+    // in two; the newest days' clicks with the other nine calls, and a date saying from when.
+    let limited = Stores::new(&config);
+    let stats = reads::stats(&limited.dynamodb, &range(30, Some("/p")))
+        .await
+        .unwrap();
+    assert_eq!(stats["totals"]["pageviews"], 30);
+    assert_eq!(stats["days"].as_array().unwrap().len(), 30);
+    assert!(stats["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["pageviews"] == 1));
+    assert_eq!(stats["heatmap"]["grids"]["0"]["c1_1"], 30);
+    assert_eq!(stats["heatmap"]["grids"]["1024"]["c1_1"], 30);
+    assert_eq!(
+        stats["heatmap"]["clicks_since"],
+        clock::date_of_day(today - 8),
+        "nine days of clicks"
+    );
+    assert_eq!(limited.dynamodb.budget().used(), 12);
+    // Past the limit, a call is refused before it is sent.
+    let past = limited
+        .dynamodb
+        .get(&key("A#budget", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(past, Error::Subrequests { limit: 12 }), "{past}");
+    assert_eq!(past.status(), 503);
+}
+
 /// A log body of `n` records of `service` (all the same error unless `vary`).
 fn log_body(service: &str, n: usize, session: Option<&str>) -> Vec<u8> {
     let now = clock::now_ms();

@@ -9,10 +9,13 @@ use serde_json::{json, Value};
 use super::Aws;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::subrequests::Budget;
 
 const SERVICE: &str = "dynamodb";
 /// BatchWriteItem takes at most 25 puts per call.
 pub const BATCH_WRITE_MAX: usize = 25;
+/// BatchGetItem takes at most 100 keys per call.
+pub const BATCH_GET_MAX: usize = 100;
 /// Calls spent on items DynamoDB left unprocessed (throttling) before giving up for now.
 const UNPROCESSED_ATTEMPTS: u32 = 6;
 
@@ -423,6 +426,58 @@ impl DynamoDb {
         }
         let body = json!({ "TableName": self.table, "Key": key, "ConsistentRead": true });
         Ok(self.call::<Out>("GetItem", &body).await?.item)
+    }
+
+    /// The items with these keys that exist, in no particular order: 100 keys per
+    /// BatchGetItem call, retrying what DynamoDB leaves unprocessed with backoff. Strongly
+    /// consistent, like [`get`](Self::get).
+    pub async fn get_many(&self, keys: &[Item]) -> Result<Vec<Item>> {
+        #[derive(Deserialize)]
+        struct Out {
+            #[serde(rename = "Responses", default)]
+            found: BTreeMap<String, Vec<Item>>,
+            #[serde(rename = "UnprocessedKeys", default)]
+            unprocessed: BTreeMap<String, Unprocessed>,
+        }
+        #[derive(Deserialize)]
+        struct Unprocessed {
+            #[serde(rename = "Keys", default)]
+            keys: Vec<Item>,
+        }
+        let mut items = Vec::new();
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut left = chunk.to_vec();
+            for attempt in 0.. {
+                if attempt == UNPROCESSED_ATTEMPTS {
+                    return Err(Error::Aws {
+                        service: SERVICE,
+                        status: 503,
+                        code: "UnprocessedKeys".into(),
+                        message: format!("{} keys still unprocessed", left.len()),
+                    });
+                }
+                if attempt > 0 {
+                    clock::sleep(50 << attempt).await;
+                }
+                let body = json!({ "RequestItems": { &self.table: {
+                    "Keys": left, "ConsistentRead": true } } });
+                let mut out: Out = self.call("BatchGetItem", &body).await?;
+                items.extend(out.found.into_values().flatten());
+                left = out
+                    .unprocessed
+                    .remove(&self.table)
+                    .map_or_else(Vec::new, |u| u.keys);
+                if left.is_empty() {
+                    break;
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// The calls to AWS this invocation has left.
+    pub fn budget(&self) -> &Budget {
+        self.aws.budget()
     }
 
     pub async fn delete(&self, key: &Item) -> Result<()> {

@@ -21,6 +21,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use crate::clock;
 use crate::config::AwsConfig;
 use crate::error::{Error, Result};
+use crate::subrequests::Budget;
 
 /// Tries per request, and the first backoff (ms; then ×4 each time): 100, 400.
 const ATTEMPTS: u32 = 3;
@@ -48,6 +49,8 @@ fn is_transient(resp: &Response) -> bool {
 pub struct Aws {
     http: reqwest::Client,
     config: AwsConfig,
+    /// Shared by every clone: one `Aws` per invocation.
+    budget: Budget,
 }
 
 /// One request, before signing.
@@ -73,8 +76,14 @@ impl Aws {
     pub fn new(config: AwsConfig) -> Self {
         Aws {
             http: reqwest::Client::new(),
+            budget: Budget::new(config.subrequest_limit),
             config,
         }
+    }
+
+    /// The calls this invocation has left, shared with the SDK-based clients (SNS).
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// The HTTP client, shared with the SDK-based clients (SNS).
@@ -96,7 +105,8 @@ impl Aws {
     /// Signs `req` for the current time and sends it, retrying what AWS asks clients to retry
     /// (throttling, 5xx, no connection) with backoff, as the SDKs do. Any final HTTP answer is
     /// returned, errors included, for the service module to interpret; only a failure to get
-    /// one is an error. Every request we send is safe to repeat (see `store`).
+    /// one is an error, or having no call left ([`Error::Subrequests`], not retried). Every
+    /// request we send is safe to repeat (see `store`).
     pub async fn send(&self, req: Request<'_>) -> Result<Response> {
         let hash = payload_hash(&req.body).await?;
         let mut attempt = 1;
@@ -104,6 +114,7 @@ impl Aws {
             let result = self.send_once(&req, &hash).await;
             let transient = match &result {
                 Ok(resp) => is_transient(resp),
+                Err(Error::Subrequests { .. }) => false,
                 Err(_) => true,
             };
             if !transient || attempt == ATTEMPTS {
@@ -127,6 +138,8 @@ impl Aws {
         let signed = self
             .sign(req, &url, hash)
             .map_err(|e| unreachable(format!("signing failed: {e}")))?;
+        // Every attempt is a subrequest, retries included.
+        self.budget.take()?;
 
         let mut builder = self.http.request(req.method.clone(), &url);
         for (name, value) in req.headers.iter().chain(&signed) {

@@ -26,14 +26,17 @@ use sha2::{Digest, Sha256};
 use crate::clock;
 use crate::config::AwsConfig;
 use crate::error::{Error, Result};
+use crate::subrequests::Budget;
 
 #[derive(Clone, Debug)]
 pub struct Sns {
     client: aws_sdk_sns::Client,
+    budget: Budget,
 }
 
 impl Sns {
-    pub fn new(config: &AwsConfig, http: reqwest::Client) -> Self {
+    /// `budget`: the invocation's calls, which each attempt the SDK makes uses one of.
+    pub fn new(config: &AwsConfig, http: reqwest::Client, budget: Budget) -> Self {
         let mut builder = aws_sdk_sns::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
@@ -44,7 +47,7 @@ impl Sns {
                 None,
                 "spoor-config",
             ))
-            .http_client(SharedHttpClient::new(Reqwest(http)))
+            .http_client(SharedHttpClient::new(Reqwest(http, budget.clone())))
             .time_source(SharedTimeSource::new(Clock))
             .sleep_impl(SharedAsyncSleep::new(Sleeper))
             .interceptor(PayloadHash);
@@ -53,6 +56,7 @@ impl Sns {
         }
         Sns {
             client: aws_sdk_sns::Client::from_conf(builder.build()),
+            budget,
         }
     }
 
@@ -81,6 +85,12 @@ impl Sns {
         }
         let out = req.send().await.map_err(|e| {
             let status = e.raw_response().map_or(0, |r| r.status().as_u16());
+            // No answer because no call was left: the connector refused to send.
+            if status == 0 && self.budget.left() == 0 {
+                return Error::Subrequests {
+                    limit: self.budget.limit(),
+                };
+            }
             let code = aws_sdk_sns::error::ProvideErrorMetadata::code(&e)
                 .unwrap_or("Unknown")
                 .to_string();
@@ -107,7 +117,7 @@ fn sendable<F: Future>(f: F) -> F {
 }
 
 #[derive(Debug, Clone)]
-struct Reqwest(reqwest::Client);
+struct Reqwest(reqwest::Client, Budget);
 
 impl HttpClient for Reqwest {
     fn http_connector(
@@ -121,6 +131,9 @@ impl HttpClient for Reqwest {
 
 impl HttpConnector for Reqwest {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if let Err(e) = self.1.take() {
+            return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into())));
+        }
         HttpConnectorFuture::new(sendable(forward(self.0.clone(), request)))
     }
 }

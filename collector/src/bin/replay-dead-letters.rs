@@ -22,7 +22,7 @@ async fn main() -> std::process::ExitCode {
         Err(_) if name == "IP_HASH_KEY" => Some("not-used-when-replaying".into()),
         Err(_) => None,
     });
-    let (config, queue) = match (config, std::env::var("DEAD_LETTER_QUEUE_URL")) {
+    let (mut config, queue) = match (config, std::env::var("DEAD_LETTER_QUEUE_URL")) {
         (Ok(c), Ok(q)) => (c, q),
         (Err(e), _) => {
             eprintln!("replay-dead-letters: {e}");
@@ -33,6 +33,8 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // Outside a Worker no cap on subrequests applies.
+    config.aws.subrequest_limit = u32::MAX;
     let sqs = Sqs::new(Aws::new(config.aws.clone()));
     let stores = Stores::new(&config);
     let (mut replayed, mut failed) = (0, 0);

@@ -82,6 +82,8 @@ impl Emulator {
                 endpoint: Some(self.endpoint.clone()),
                 access_key_id: self.access_key_id.clone(),
                 secret_access_key: self.secret_access_key.clone(),
+                // The Paid plan's cap: tests of the budget set their own.
+                subrequest_limit: 10_000,
             },
             table: self.table.clone(),
             bucket: self.bucket.clone(),
