@@ -66,10 +66,17 @@ test("the same batches delivered three more times change nothing", async () => {
     batch([{ k: "error", url: "/b", msg: "dup boom" }], { site: "dup" }),
   ];
   for (const b of sent) assert.equal((await post(run.collector.url, b)).status, 202);
+  // A sentinel sent after the others, waited for until its visitor is counted (its message's
+  // last write): the local queue delivers in order, also what a consumer out of calls sends
+  // back (the sentinel goes back with, and after, those before it), so everything sent before
+  // it has been written by then.
   const settled = async () => {
     const sentinel = batch([pageview({ url: "/sentinel" })], { site: "dup" });
     await post(run.collector.url, sentinel);
     await sessionEvents(run.emulator, "dup", sentinel.sid, 1);
+    await waitFor("the sentinel's visitor counted", async () =>
+      (await partition(run.emulator, `V#dup#${sentinel.vid}`)).length > 0,
+    );
   };
   const snapshot = async () => {
     // Everything of the site but what the sentinels themselves add (their events, their page,
