@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import http from "node:http";
 import { readHeaders, startCollector } from "../scripts/lib/collector.mjs";
+import { waitFor } from "../scripts/lib/ports.mjs";
 import { startProxy } from "../scripts/lib/proxy.mjs";
 import { batch, click, pageview, post } from "./lib/batches.mjs";
 import { partition, sessionEvents } from "./lib/stores.mjs";
@@ -150,6 +151,11 @@ test("a queue batch out of calls to AWS sends the rest back, and every batch is 
     for (const b of sent) {
       const items = await sessionEvents(run.emulator, "demo", b.sid, 2, 60_000);
       assert.deepEqual(items.map((i) => i.k).sort(), ["click", "pageview"]);
+      // Its visitor counted: its message's last write (a message sent back midway has its
+      // events stored before its counters).
+      await waitFor("the batch's visitor counted", async () =>
+        (await partition(run.emulator, `V#demo#${b.vid}`)).length > 0,
+      );
     }
     const output = tight.output();
     assert.match(output, /messages wait for a later batch/, "some waited");

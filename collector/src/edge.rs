@@ -496,7 +496,8 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
                 None => Err(Error::Config("DEAD_LETTER_QUEUE_URL is not set".into())),
             }
         } else {
-            match serde_json::from_str::<Work>(message.body()) {
+            let (_, body) = subrequests::deferrals(message.body());
+            match serde_json::from_str::<Work>(body) {
                 Ok(work) => stores.run(&work).await.map(drop),
                 Err(e) => Err(Error::Runtime(format!("unreadable queue message: {e}"))),
             }
@@ -531,16 +532,29 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
 /// and a busy queue could retry a message into the dead-letter queue without its ever
 /// failing); the copy is sent before the original is acknowledged, so a crash between the two
 /// can only mean writing it twice, which every write allows. The dead-letter queue's messages
-/// are retried, of which it allows many.
+/// are retried, of which it allows many. A message sent back [`subrequests::MAX_DEFERRALS`]
+/// times is retried too: one no budget can hold must end in the dead-letter queue.
 async fn defer(env: &Env, dead: bool, messages: Vec<Message<String>>, retry: &QueueRetryOptions) {
     let queue = match env.queue(QUEUE) {
         Ok(queue) if !dead => queue,
         _ => return messages.iter().for_each(|m| m.retry_with_options(retry)),
     };
-    let sizes: Vec<usize> = messages.iter().map(|m| m.body().len()).collect();
+    // Sent back often enough: retried like a failure from now on.
+    let (messages, worn): (Vec<_>, Vec<_>) = messages
+        .into_iter()
+        .partition(|m| subrequests::deferrals(m.body()).0 < subrequests::MAX_DEFERRALS);
+    worn.iter().for_each(|m| m.retry_with_options(retry));
+    let copies: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            let (n, message) = subrequests::deferrals(m.body());
+            subrequests::deferred_body(n + 1, message)
+        })
+        .collect();
+    let sizes: Vec<usize> = copies.iter().map(String::len).collect();
     for group in subrequests::send_groups(&sizes) {
+        let copies: Vec<_> = copies[group.clone()].iter().cloned().map(text).collect();
         let group = &messages[group];
-        let copies: Vec<_> = group.iter().map(|m| text(m.body().clone())).collect();
         match queue.send_batch(copies).await {
             Ok(()) => group.iter().for_each(Message::ack),
             Err(e) => {

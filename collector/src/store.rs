@@ -24,7 +24,7 @@ use crate::aws::sns::Sns;
 use crate::aws::Aws;
 use crate::clock;
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ingest::Envelope;
 use crate::logs::{LogBatch, Rule};
 use crate::records;
@@ -37,6 +37,10 @@ pub enum Work {
     Events(Box<Envelope>),
     Logs(LogBatch),
 }
+
+/// Calls one alert may make: its marker, the window's count, the publish, the incident's
+/// mark, the notice's marker and publish, and the marker's removal if the publish fails.
+const ALERT_CALLS: u32 = 7;
 
 #[derive(Clone, Debug)]
 pub struct Stores {
@@ -265,6 +269,14 @@ impl Stores {
         let Some((sns, topic)) = &self.sns else {
             return Ok(None);
         };
+        // The marker must not outlive a failed publish (the retry would skip the alert), and
+        // removing it takes a call too: start only with calls enough for the whole of it.
+        let calls = self.dynamodb.budget();
+        if calls.left() < ALERT_CALLS {
+            return Err(Error::Subrequests {
+                limit: calls.limit(),
+            });
+        }
         let marker = records::alert_marker(alert, expires);
         if !self.dynamodb.put_new(&marker).await? {
             return Ok(None);

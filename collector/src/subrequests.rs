@@ -50,15 +50,18 @@ impl Budget {
     }
 }
 
-/// Messages a queue `sendBatch` takes at most, and their total size.
+/// Messages a queue `sendBatch` takes at most, their total size (Cloudflare's KB are 1,000
+/// bytes), and what each message adds to it beyond its body.
 pub const SEND_BATCH_MESSAGES: usize = 100;
-pub const SEND_BATCH_BYTES: usize = 256 * 1024;
+pub const SEND_BATCH_BYTES: usize = 256_000;
+pub const MESSAGE_OVERHEAD: usize = 100;
 
 /// Splits messages of these sizes, in order, into groups one `sendBatch` accepts.
 pub fn send_groups(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
     let mut groups = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, &size) in sizes.iter().enumerate() {
+        let size = size + MESSAGE_OVERHEAD;
         if i > start && (i - start == SEND_BATCH_MESSAGES || bytes + size > SEND_BATCH_BYTES) {
             groups.push(start..i);
             (start, bytes) = (i, 0);
@@ -69,6 +72,26 @@ pub fn send_groups(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
         groups.push(start..sizes.len());
     }
     groups
+}
+
+/// How often a message may be sent back before it is retried instead (a retry counts toward
+/// the queue's `max_retries`, so a message no budget can hold ends in the dead-letter queue
+/// rather than going round for ever).
+pub const MAX_DEFERRALS: u32 = 10;
+const DEFERRED: &str = "deferred ";
+
+/// A message's body as sent back for the `n`th time: a first line counting the times, then the
+/// message as it was (JSON never starts with `d`).
+pub fn deferred_body(n: u32, message: &str) -> String {
+    format!("{DEFERRED}{n}\n{message}")
+}
+
+/// How often a message body was sent back, and the message itself.
+pub fn deferrals(body: &str) -> (u32, &str) {
+    body.strip_prefix(DEFERRED)
+        .and_then(|rest| rest.split_once('\n'))
+        .and_then(|(n, message)| Some((n.parse().ok()?, message)))
+        .unwrap_or((0, body))
 }
 
 #[cfg(test)]
@@ -92,12 +115,26 @@ mod tests {
         assert!(send_groups(&[]).is_empty());
         assert_eq!(send_groups(&[10; 3]), vec![0..3]);
         assert_eq!(send_groups(&[1; 250]), vec![0..100, 100..200, 200..250]);
-        let big = 128 * 1024;
-        assert_eq!(send_groups(&[big, big, 1, big]), vec![0..2, 2..4]);
+        // Two log parts of 98 KB and one of 60 KB: 256,000 bytes with the overhead is past.
+        let sizes = [98_000, 98_000, 60_000 - 3 * MESSAGE_OVERHEAD];
+        assert_eq!(send_groups(&sizes), vec![0..3]);
+        assert_eq!(send_groups(&[98_000, 98_000, 60_000]), vec![0..2, 2..3]);
         // A message at the size limit is a group of its own, never merged past it.
         assert_eq!(
             send_groups(&[1, SEND_BATCH_BYTES, 1]),
             vec![0..1, 1..2, 2..3]
         );
+    }
+
+    #[test]
+    fn a_sent_back_body_counts_its_trips_and_keeps_the_message() {
+        let message = r#"{"events":{"v":2}}"#;
+        assert_eq!(deferrals(message), (0, message));
+        let once = deferred_body(1, message);
+        assert_eq!(deferrals(&once), (1, message));
+        let (n, inner) = deferrals(&once);
+        assert_eq!(deferrals(&deferred_body(n + 1, inner)), (2, message));
+        // Not a count: the body is the message, as it was.
+        assert_eq!(deferrals("deferred x\n{}"), (0, "deferred x\n{}"));
     }
 }

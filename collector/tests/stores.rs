@@ -458,7 +458,7 @@ async fn reads_stay_within_the_calls_a_request_may_make() {
         "nine days of clicks"
     );
     assert_eq!(limited.dynamodb.budget().used(), 12);
-    // Past the limit, a call is refused before it is sent.
+    // Past the limit, a call is refused before it is sent, by SNS's client too.
     let past = limited
         .dynamodb
         .get(&key("A#budget", "x"))
@@ -466,6 +466,14 @@ async fn reads_stay_within_the_calls_a_request_may_make() {
         .unwrap_err();
     assert!(matches!(past, Error::Subrequests { limit: 12 }), "{past}");
     assert_eq!(past.status(), 503);
+    let spent = collector::subrequests::Budget::new(0);
+    let sns = collector::aws::sns::Sns::new(&config.aws, reqwest::Client::new(), spent);
+    let topic = &support::emulator().topic_arn;
+    let refused = sns.publish(topic, "s", "m", &[]).await.unwrap_err();
+    assert!(
+        matches!(refused, Error::Subrequests { limit: 0 }),
+        "{refused}"
+    );
 }
 
 /// A log body of `n` records of `service` (all the same error unless `vary`).

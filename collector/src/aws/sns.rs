@@ -31,7 +31,6 @@ use crate::subrequests::Budget;
 #[derive(Clone, Debug)]
 pub struct Sns {
     client: aws_sdk_sns::Client,
-    budget: Budget,
 }
 
 impl Sns {
@@ -47,7 +46,7 @@ impl Sns {
                 None,
                 "spoor-config",
             ))
-            .http_client(SharedHttpClient::new(Reqwest(http, budget.clone())))
+            .http_client(SharedHttpClient::new(Reqwest(http, budget)))
             .time_source(SharedTimeSource::new(Clock))
             .sleep_impl(SharedAsyncSleep::new(Sleeper))
             .interceptor(PayloadHash);
@@ -56,7 +55,6 @@ impl Sns {
         }
         Sns {
             client: aws_sdk_sns::Client::from_conf(builder.build()),
-            budget,
         }
     }
 
@@ -85,11 +83,13 @@ impl Sns {
         }
         let out = req.send().await.map_err(|e| {
             let status = e.raw_response().map_or(0, |r| r.status().as_u16());
-            // No answer because no call was left: the connector refused to send.
-            if status == 0 && self.budget.left() == 0 {
-                return Error::Subrequests {
-                    limit: self.budget.limit(),
-                };
+            // No call was left: the connector refused to send (our error, in the chain).
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = source {
+                if let Some(Error::Subrequests { limit }) = s.downcast_ref::<Error>() {
+                    return Error::Subrequests { limit: *limit };
+                }
+                source = s.source();
             }
             let code = aws_sdk_sns::error::ProvideErrorMetadata::code(&e)
                 .unwrap_or("Unknown")

@@ -49,7 +49,9 @@ async fn main() -> std::process::ExitCode {
             }
         };
         for m in messages {
-            let result = match serde_json::from_str::<Work>(&m.body) {
+            // A message the Worker sent back to its queue carries a count before the JSON.
+            let (_, body) = collector::subrequests::deferrals(&m.body);
+            let result = match serde_json::from_str::<Work>(body) {
                 Ok(work) => stores.run(&work).await.map(|w| w.events),
                 Err(e) => Err(collector::Error::Runtime(format!(
                     "unreadable message: {e}"
