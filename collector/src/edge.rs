@@ -15,8 +15,6 @@ use worker::{
     QueueContentType, QueueRetryOptions, QueueRetryOptionsBuilder, Request, Response, SendMessage,
 };
 
-use crate::aws::sqs::Sqs;
-use crate::aws::Aws;
 use crate::clock;
 use crate::config::{Config, LogRequests};
 use crate::enrich::{self, RequestFacts};
@@ -433,7 +431,7 @@ async fn status(env: &Env) -> Result<Response> {
     );
     let s3 = state(stores.s3.reachable().await);
     let dead_letters = match var(env, "DEAD_LETTER_QUEUE_URL") {
-        Some(url) => match Sqs::new(Aws::new(config.aws.clone())).depth(&url).await {
+        Some(url) => match stores.sqs().depth(&url).await {
             Ok(n) => json!(n),
             Err(e) => json!(e.to_string()),
         },
@@ -468,13 +466,8 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
     let config = config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let dead = batch.queue().ends_with("-dlq");
     let stores = Stores::new(&config);
-    let sqs = Sqs::new(Aws::new(config.aws.clone()));
-    let budget = if dead {
-        sqs.budget()
-    } else {
-        stores.dynamodb.budget()
-    }
-    .clone();
+    let sqs = stores.sqs();
+    let budget = stores.budget();
     let dead_letters = var(&env, "DEAD_LETTER_QUEUE_URL");
     let delay = var(&env, "RETRY_DELAY_SECONDS")
         .and_then(|v| v.parse().ok())

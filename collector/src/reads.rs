@@ -116,17 +116,15 @@ pub async fn stats(db: &DynamoDb, r: &Range) -> Result<Value> {
                 .iter()
                 .map(|d| key(partition(d), format!("P#{path}")))
                 .collect();
-            let found = db.get_many(&keys).await?;
+            let mut by_day: BTreeMap<String, Item> = db
+                .get_many(&keys)
+                .await?
+                .into_iter()
+                .filter_map(|i| Some((i.get("pk")?.as_s()?.to_string(), i)))
+                .collect();
             dates
                 .iter()
-                .map(|d| {
-                    let pk = partition(d);
-                    found
-                        .iter()
-                        .filter(|i| i.get("pk").and_then(Attr::as_s) == Some(pk.as_str()))
-                        .cloned()
-                        .collect()
-                })
+                .map(|d| by_day.remove(&partition(d)).into_iter().collect())
                 .collect()
         }
         None => {
@@ -135,11 +133,9 @@ pub async fn stats(db: &DynamoDb, r: &Range) -> Result<Value> {
                 return Err(Error::invalid(
                     "from",
                     format!(
-                        "the whole site over {} days takes {} reads; this deployment makes at \
-                         most {left} per request (SUBREQUEST_LIMIT): ask for at most {left} \
-                         days, or for one page",
-                        dates.len(),
-                        dates.len()
+                        "the whole site takes a read per day, and this deployment makes at most \
+                         {left} per request (SUBREQUEST_LIMIT): ask for at most {left} days, or \
+                         for one page"
                     ),
                 ));
             }
@@ -211,8 +207,8 @@ pub async fn stats(db: &DynamoDb, r: &Range) -> Result<Value> {
 }
 
 /// One page's click grids over the range (by key: every day's width buckets), and its newest
-/// individual clicks: a query per day, newest day first, until [`MAX_CLICKS`] or the budget's
-/// last call. `clicks_since` is the oldest day read; a later one than `from` means the
+/// individual clicks: a query per day, newest day first, until [`MAX_CLICKS`] or the budget
+/// refuses a call (before sending it: nothing is lost trying). `clicks_since` is the oldest day read; a later one than `from` means the
 /// budget ran out first (the grids still cover every day).
 async fn heatmap(db: &DynamoDb, r: &Range, path: &str, dates: &[String]) -> Result<Value> {
     let keys: Vec<Item> = dates
@@ -238,13 +234,13 @@ async fn heatmap(db: &DynamoDb, r: &Range, path: &str, dates: &[String]) -> Resu
     let mut clicks = Vec::new();
     let mut since = None;
     for date in dates.iter().rev() {
-        if clicks.len() >= MAX_CLICKS || db.budget().left() == 0 {
+        if clicks.len() >= MAX_CLICKS {
             break;
         }
         let partition = records::click_partition(&r.site, path, date);
         let limit = MAX_CLICKS - clicks.len();
-        // A day spread over many pages of results can use up the budget midway: that day is
-        // left out, like the older ones.
+        // Out of calls, at this day's first call or midway through its pages of results: this
+        // day is left out, like the older ones.
         let items = match db.query_index("clicks", "cpk", &partition, limit).await {
             Err(Error::Subrequests { .. }) => break,
             items => items?,

@@ -135,8 +135,8 @@ pub fn s3_key(env: &Envelope) -> String {
 }
 
 /// The counter updates of a batch as guarded transactions: each starts with a marker item
-/// (`D#<site>#<sid>#<batch>`, put only if absent, named like the S3 object) and holds at most [`TRANSACT_MAX`] actions. A
-/// redelivered batch finds its markers and changes nothing.
+/// (`D#<site>#<sid>#<batch>`, put only if absent, named like the S3 object) and holds at most
+/// [`TRANSACT_MAX`] actions. A redelivered batch finds its markers and changes nothing.
 pub fn counter_transactions(
     env: &Envelope,
     agg: &Aggregates,
@@ -389,7 +389,6 @@ pub fn incident_fields(alert: &Alert, expires_at: &Attr) -> Vec<(String, Attr)> 
     ]
 }
 
-/// The marker that lets an alert be published once: `L#<fingerprint>#<window>`.
 /// How many new incidents of a site or service alerted (or were withheld) in one window.
 pub fn alert_budget(alert: &Alert, expires_at: i64) -> Update {
     Update {
@@ -402,6 +401,7 @@ pub fn alert_budget(alert: &Alert, expires_at: i64) -> Update {
     }
 }
 
+/// The marker that lets an alert be published once: `L#<fingerprint>#<window>`.
 pub fn alert_marker(alert: &Alert, expires_at: i64) -> Item {
     let mut item = key(
         format!("L#{}#{}", alert.fingerprint, alert.window_start),

@@ -21,6 +21,7 @@ use crate::alerts::{self, Alert};
 use crate::aws::dynamodb::{Attr, DynamoDb, Item, Outcome, Update};
 use crate::aws::s3::S3;
 use crate::aws::sns::Sns;
+use crate::aws::sqs::Sqs;
 use crate::aws::Aws;
 use crate::clock;
 use crate::config::Config;
@@ -28,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::ingest::Envelope;
 use crate::logs::{LogBatch, Rule};
 use crate::records;
+use crate::subrequests::Budget;
 use crate::surge;
 
 /// One queue message: a tracker batch or a part of a log batch, as JSON text.
@@ -48,6 +50,8 @@ pub struct Stores {
     pub s3: S3,
     /// The alerts topic, if one is configured.
     pub sns: Option<(Sns, String)>,
+    /// What the clients above share: one invocation's calls to AWS.
+    aws: Aws,
     retention_days: u32,
     alert_window_ms: i64,
     rage_alert_threshold: u64,
@@ -80,8 +84,9 @@ impl Stores {
         });
         Stores {
             dynamodb: DynamoDb::new(aws.clone(), &config.table),
-            s3: S3::new(aws, &config.bucket),
+            s3: S3::new(aws.clone(), &config.bucket),
             sns,
+            aws,
             retention_days: config.retention_days,
             alert_window_ms: config.alert_window_ms,
             rage_alert_threshold: config.rage_alert_threshold,
@@ -91,6 +96,16 @@ impl Stores {
             surge_min: config.surge_min,
             max_alerts: config.max_alerts,
         }
+    }
+
+    /// The calls to AWS this invocation has left.
+    pub fn budget(&self) -> &Budget {
+        self.aws.budget()
+    }
+
+    /// The dead-letter store's client, on the same calls.
+    pub fn sqs(&self) -> Sqs {
+        Sqs::new(self.aws.clone())
     }
 
     pub async fn run(&self, work: &Work) -> Result<Written> {
@@ -271,7 +286,7 @@ impl Stores {
         };
         // The marker must not outlive a failed publish (the retry would skip the alert), and
         // removing it takes a call too: start only with calls enough for the whole of it.
-        let calls = self.dynamodb.budget();
+        let calls = self.budget();
         if calls.left() < ALERT_CALLS {
             return Err(Error::Subrequests {
                 limit: calls.limit(),

@@ -298,23 +298,9 @@ impl DynamoDb {
                 .map(|item| PutRequest { put: Put { item } })
                 .collect();
             let mut unprocessed: Option<Vec<Value>> = None;
-            let mut attempt = 0;
-            loop {
-                if attempt > 0 {
-                    if attempt == UNPROCESSED_ATTEMPTS {
-                        return Err(Error::Aws {
-                            service: SERVICE,
-                            status: 503,
-                            code: "UnprocessedItems".into(),
-                            message: format!(
-                                "{} items still unprocessed",
-                                unprocessed.map_or(0, |u| u.len())
-                            ),
-                        });
-                    }
-                    clock::sleep(50 << attempt).await;
-                }
-                attempt += 1;
+            for attempt in 0.. {
+                let left = unprocessed.as_ref().map_or(0, Vec::len);
+                before_attempt(attempt, "Items", left).await?;
                 let out: Out = match &unprocessed {
                     None => {
                         self.call("BatchWriteItem", &BatchWrite::new(&self.table, &puts))
@@ -448,17 +434,7 @@ impl DynamoDb {
         for chunk in keys.chunks(BATCH_GET_MAX) {
             let mut left = chunk.to_vec();
             for attempt in 0.. {
-                if attempt == UNPROCESSED_ATTEMPTS {
-                    return Err(Error::Aws {
-                        service: SERVICE,
-                        status: 503,
-                        code: "UnprocessedKeys".into(),
-                        message: format!("{} keys still unprocessed", left.len()),
-                    });
-                }
-                if attempt > 0 {
-                    clock::sleep(50 << attempt).await;
-                }
+                before_attempt(attempt, "Keys", left.len()).await?;
                 let body = json!({ "RequestItems": { &self.table: {
                     "Keys": left, "ConsistentRead": true } } });
                 let mut out: Out = self.call("BatchGetItem", &body).await?;
@@ -557,6 +533,24 @@ impl DynamoDb {
         all.truncate(limit);
         Ok(all)
     }
+}
+
+/// Before try `attempt` (from 0) of a batch call: a backoff for what DynamoDB left
+/// unprocessed (throttling), or, after [`UNPROCESSED_ATTEMPTS`], an error naming how many
+/// `Items` or `Keys` are still left.
+async fn before_attempt(attempt: u32, what: &str, left: usize) -> Result<()> {
+    if attempt == UNPROCESSED_ATTEMPTS {
+        return Err(Error::Aws {
+            service: SERVICE,
+            status: 503,
+            code: format!("Unprocessed{what}"),
+            message: format!("{left} {} still unprocessed", what.to_lowercase()),
+        });
+    }
+    if attempt > 0 {
+        clock::sleep(50 << attempt).await;
+    }
+    Ok(())
 }
 
 /// Whether a `TransactionCanceledException` was caused by the first action's condition alone.

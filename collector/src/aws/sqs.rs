@@ -27,11 +27,6 @@ impl Sqs {
         Sqs { aws }
     }
 
-    /// The calls to AWS this invocation has left.
-    pub fn budget(&self) -> &crate::subrequests::Budget {
-        self.aws.budget()
-    }
-
     async fn call<T: serde::de::DeserializeOwned>(&self, action: &str, body: &Value) -> Result<T> {
         self.aws
             .json(SERVICE, &format!("AmazonSQS.{action}"), body)

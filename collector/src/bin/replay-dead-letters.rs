@@ -10,8 +10,6 @@
 #[cfg(not(target_arch = "wasm32"))]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    use collector::aws::sqs::Sqs;
-    use collector::aws::Aws;
     use collector::config::Config;
     use collector::store::{Stores, Work};
 
@@ -35,8 +33,8 @@ async fn main() -> std::process::ExitCode {
     };
     // Outside a Worker no cap on subrequests applies.
     config.aws.subrequest_limit = u32::MAX;
-    let sqs = Sqs::new(Aws::new(config.aws.clone()));
     let stores = Stores::new(&config);
+    let sqs = stores.sqs();
     let (mut replayed, mut failed) = (0, 0);
     loop {
         // Messages that fail stay invisible for a minute, so one run sees each once.
