@@ -359,8 +359,8 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
     // An app's navigation is taken in the next task: routers set the new title after they
     // change the URL (leaving the page before then still counts it, see `leave`).
     const navigated = () => setTimeout(safe(() => wake(NAVIGATE, 0)));
+    // A fragment navigation (a hash route) fires popstate too: no hashchange listener.
     on(w, "popstate", navigated);
-    on(w, "hashchange", navigated);
     // The page's own pushState/replaceState runs first and unchanged (its result and
     // exceptions are the page's); a replace with the same URL changes nothing.
     for (const name of ["pushState", "replaceState"]) {

@@ -118,7 +118,7 @@ pub struct Tracker<E: Env> {
     page: String,
     dwell: Dwell,
     scroll: Scroll,
-    /// The document's height, kept by the glue (no layout reads on scroll).
+    /// The document's height, kept by the glue (a layout read on scroll only past its end).
     height: f64,
     pub(crate) rage: Rage,
     errors: Errors,
@@ -318,8 +318,9 @@ impl<E: Env> Tracker<E> {
 
     /// A click: recorded once it is known whether anything answered it (see `settle_click`).
     pub fn click(&mut self, input: &ClickInput, target: Target) {
-        self.activity();
+        // The old view's report first, under the old session if it expired (as `navigate`).
         self.navigate(false); // an SPA that changed its URL without the history API
+        self.activity();
         self.settle_click(); // a new click ends the previous one's wait
         let at = self.env.now();
         let pos = clicks::position(input);
@@ -385,7 +386,9 @@ impl<E: Env> Tracker<E> {
         // Seen past the document's end as last measured: it grew unobserved (a layout where
         // no observed box resizes). Measured again, rarely, rather than on every scroll.
         if top + viewport > self.height + 1.0 {
-            self.height = self.env.height();
+            // At least what was seen: a horizontal scrollbar makes the viewport taller than
+            // the visible root, and the next scroll must not measure again.
+            self.height = self.env.height().max(top + viewport);
         }
         self.scroll
             .observe(top, viewport, self.height.max(viewport));
@@ -480,8 +483,8 @@ impl<E: Env> Tracker<E> {
     pub fn custom(&mut self, name: &str, props: &[(String, Prop)]) {
         match props::name(name).and_then(|()| props::encode(props)) {
             Ok(props) => {
-                self.activity();
                 self.navigate(false); // an SPA that changed its URL without the history API
+                self.activity();
                 self.record(Kind::Custom {
                     name: name.into(),
                     props,
