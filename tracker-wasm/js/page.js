@@ -5,16 +5,18 @@
 //
 // The page reaches the tracker through one function, the wasm's export `wake(what, a, b)`
 // (codes below, the same in src/browser/mod.rs). What an event carries beyond two numbers (a
-// click's target, an error's message) waits in `nums`/`texts` for the wasm to read back.
+// click's target, an error's message) waits in `nums`/`texts` for the wasm to read back, in
+// one call for the numbers and one for the strings: a call across the boundary costs more
+// than the data it carries (a click's dozen strings read one by one took a third of its time).
 
 // (Read through globalThis: the package may be imported where there is no page, as in
 // server-side rendering; only `listen` and what it starts touch the page.)
 const w = globalThis;
 const d = w.document;
 let wake;
-/** The event being handed over: numbers and strings the wasm reads back. */
+/** The event being handed over: its numbers, and its strings joined by NUL. */
 let nums = [];
-let texts = [];
+let texts = "";
 let mutations;
 
 const CLICK = 0,
@@ -43,22 +45,17 @@ function safe(f) {
   };
 }
 
+/** Converts what the event carries before the wasm is called: a page value whose `toString`
+ * throws (a property of `track`) throws here, never into the wasm, where it would leave the
+ * tracker's state borrowed. A NUL, the separator, becomes U+FFFD in each string, as the HTML
+ * parser makes it; none and "" are the same to the wasm. */
 function hand(what, n, t) {
-  nums = n;
-  texts = t;
+  nums = n.map((x) => +x || 0);
+  texts = t.map((s) => (s == null ? "" : ("" + s).replaceAll("\0", "\ufffd"))).join("\0");
   wake(what, 0);
 }
-
-// These two never throw: an exception thrown into the wasm mid-call would leave the tracker's
-// state borrowed for good (a page's value can have a throwing toString).
-const num = () => nums.map((x) => +x || 0);
-function text(i) {
-  try {
-    return texts[i] == null ? undefined : "" + texts[i];
-  } catch (_) {
-    return undefined;
-  }
-}
+const num = () => nums;
+const text = () => texts;
 
 // Readings.
 export const now = () => performance.now();
@@ -283,8 +280,11 @@ function click(e) {
   const link = closest("a[href]");
   // A container's text (the page's own, an app's root) is no label. (Indexing the live
   // collection walks only as far as that element, not the whole subtree.)
+  // (Its start only: a label is 64 characters, and a long text need not cross whole.)
   const label =
-    el.getElementsByTagName("*")[maxElements] || closest(masked) || holdsMasked(el) ? null : el.textContent;
+    el.getElementsByTagName("*")[maxElements] || closest(masked) || holdsMasked(el)
+      ? null
+      : el.textContent.slice(0, 2048);
   const t = [el.localName, label, link && typeof link.href == "string" ? link.href : null]; // (an SVG link's href is no string)
   path(el, n, t);
   hand(CLICK, n, t);

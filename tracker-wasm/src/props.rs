@@ -12,8 +12,8 @@ pub const MAX_VALUE: usize = 256;
 
 /// A property value as page code gave it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Prop {
-    Str(String),
+pub enum Prop<'a> {
+    Str(&'a str),
     Num(f64),
     Bool(bool),
     Null,
@@ -30,7 +30,7 @@ pub fn name(name: &str) -> Result<(), &'static str> {
 }
 
 /// The properties as a JSON object, or what is wrong with them.
-pub fn encode(props: &[(String, Prop)]) -> Result<String, &'static str> {
+pub fn encode(props: &[(&str, Prop)]) -> Result<String, &'static str> {
     if props.len() > MAX_PROPS {
         return Err("spoor: at most 25 properties per event");
     }
@@ -63,14 +63,14 @@ pub fn encode(props: &[(String, Prop)]) -> Result<String, &'static str> {
 mod tests {
     use super::*;
 
-    fn p(k: &str, v: Prop) -> (String, Prop) {
-        (k.into(), v)
+    fn p<'a>(k: &'a str, v: Prop<'a>) -> (&'a str, Prop<'a>) {
+        (k, v)
     }
 
     #[test]
     fn good_props_encode_as_a_flat_object() {
         let json = encode(&[
-            p("product", Prop::Str("11".into())),
+            p("product", Prop::Str("11")),
             p("qty", Prop::Num(2.0)),
             p("price", Prop::Num(14.5)),
             p("gift", Prop::Bool(false)),
@@ -94,8 +94,10 @@ mod tests {
             .unwrap_err()
             .contains("finite"));
         assert!(encode(&[p("", Prop::Null)]).is_err());
-        assert!(encode(&[p("a", Prop::Str("x".repeat(300)))]).is_err());
-        let many: Vec<_> = (0..26).map(|i| p(&format!("p{i}"), Prop::Null)).collect();
+        let long = "x".repeat(300);
+        assert!(encode(&[p("a", Prop::Str(&long))]).is_err());
+        let names: Vec<String> = (0..26).map(|i| format!("p{i}")).collect();
+        let many: Vec<_> = names.iter().map(|n| p(n, Prop::Null)).collect();
         assert!(encode(&many).is_err());
         assert!(name("").is_err() && name(&"n".repeat(65)).is_err() && name("cart_add").is_ok());
     }

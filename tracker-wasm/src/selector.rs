@@ -8,10 +8,10 @@ use crate::json::{cat, push_uint};
 
 /// What the glue reads of one element on the way from the target up to the root.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Step {
+pub struct Step<'a> {
     /// Lower-case tag name.
-    pub tag: String,
-    pub id: Option<String>,
+    pub tag: &'a str,
+    pub id: Option<&'a str>,
     /// 1-based position among siblings of the same tag, and whether it has any.
     pub nth_of_type: u32,
     pub has_same_tag_siblings: bool,
@@ -25,14 +25,14 @@ pub const MAX_DEPTH: usize = 5;
 pub fn build(path: &[Step]) -> String {
     let mut parts: Vec<String> = Vec::new();
     for step in path {
-        if let Some(id) = step.id.as_deref().filter(|id| is_plain_ident(id)) {
+        if let Some(id) = step.id.filter(|id| is_plain_ident(id)) {
             parts.push(cat(&["#", id]));
             break;
         }
         if step.tag == "html" || step.tag == "body" || parts.len() == MAX_DEPTH {
             break;
         }
-        let mut part = step.tag.clone();
+        let mut part = String::from(step.tag);
         if step.has_same_tag_siblings {
             part.push_str(":nth-of-type(");
             push_uint(&mut part, u64::from(step.nth_of_type));
@@ -81,10 +81,10 @@ fn is_plain_ident(id: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn step(tag: &str, id: Option<&str>, nth: u32, siblings: bool) -> Step {
+    fn step<'a>(tag: &'a str, id: Option<&'a str>, nth: u32, siblings: bool) -> Step<'a> {
         Step {
-            tag: tag.into(),
-            id: id.map(Into::into),
+            tag,
+            id,
             nth_of_type: nth,
             has_same_tag_siblings: siblings,
         }

@@ -82,16 +82,16 @@ pub trait Env {
 
 /// What the glue reads of a click's target.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Target {
+pub struct Target<'a> {
     /// Short CSS selector (see `selector::build`).
     pub sel: String,
     /// Lower-case tag name.
-    pub tag: String,
+    pub tag: &'a str,
     /// Its text, `None` when it must not be captured (typed, picked or masked) or is a
     /// container rather than a label.
-    pub text: Option<String>,
+    pub text: Option<&'a str>,
     /// `href` of the link it is in, if any.
-    pub href: Option<String>,
+    pub href: Option<&'a str>,
     /// It promises a response (a link, a button…): only then can a click be dead.
     pub interactive: bool,
 }
@@ -122,8 +122,8 @@ pub struct Tracker<E: Env> {
     height: f64,
     pub(crate) rage: Rage,
     errors: Errors,
-    /// A click waiting to learn whether anything answered it, and whether it could be dead.
-    pending_click: Option<(Event, bool)>,
+    /// A click on an interactive target, waiting to learn whether anything answered it.
+    pending_click: Option<Event>,
     /// Numbers clicks, so a click's timer cannot end a later click's wait.
     click_seq: u32,
     /// A DOM change, scroll or navigation happened since the pending click.
@@ -305,9 +305,9 @@ impl<E: Env> Tracker<E> {
 
     /// Emits the pending click, dead unless something answered it.
     pub fn settle_click(&mut self) {
-        if let Some((mut event, candidate)) = self.pending_click.take() {
+        if let Some(mut event) = self.pending_click.take() {
             if let Kind::Click(c) = &mut event.kind {
-                c.dead = candidate && !self.answered;
+                c.dead = !self.answered;
             }
             if !self.answered {
                 self.env.watch(false);
@@ -316,7 +316,9 @@ impl<E: Env> Tracker<E> {
         }
     }
 
-    /// A click: recorded once it is known whether anything answered it (see `settle_click`).
+    /// A click. One on an interactive target is recorded once it is known whether anything
+    /// answered it (see `settle_click`); any other cannot be dead, and is recorded at once:
+    /// no timer, and no watching the page's DOM on its account.
     pub fn click(&mut self, input: &ClickInput, target: Target) {
         // The old view's report first, under the old session if it expired (as `navigate`).
         self.navigate(false); // an SPA that changed its URL without the history API
@@ -325,7 +327,7 @@ impl<E: Env> Tracker<E> {
         let at = self.env.now();
         let pos = clicks::position(input);
         self.dwell.input(at);
-        let out = match &target.href {
+        let out = match target.href {
             Some(h) => clicks::is_outbound(h, &self.env.origin()),
             None => false,
         };
@@ -336,19 +338,18 @@ impl<E: Env> Tracker<E> {
             sel: target.sel,
             ex: pos.ex,
             ey: pos.ey,
-            tag: target.tag,
-            txt: target
-                .text
-                .as_deref()
-                .map(clicks::label)
-                .unwrap_or_default(),
-            href: target.href,
+            tag: target.tag.into(),
+            txt: target.text.map(clicks::label).unwrap_or_default(),
+            href: target.href.map(Into::into),
             out,
             rage: self.rage.click(at, input.page_x, input.page_y),
             dead: false,
         };
         let event = self.event(Kind::Click(click));
-        self.pending_click = Some((event, target.interactive));
+        if !target.interactive {
+            return self.enqueue(&event);
+        }
+        self.pending_click = Some(event);
         self.answered = false;
         self.click_seq = self.click_seq.wrapping_add(1);
         self.env.watch(true);
@@ -480,7 +481,7 @@ impl<E: Env> Tracker<E> {
     }
 
     /// A custom event; bad input is a console warning.
-    pub fn custom(&mut self, name: &str, props: &[(String, Prop)]) {
+    pub fn custom(&mut self, name: &str, props: &[(&str, Prop)]) {
         match props::name(name).and_then(|()| props::encode(props)) {
             Ok(props) => {
                 self.navigate(false); // an SPA that changed its URL without the history API

@@ -29,7 +29,7 @@ use crate::mirror;
 use crate::props::Prop;
 use crate::selector::{self, Step};
 use crate::tracker::{Env, Target, Timer, Tracker};
-use page::{num, text, Page, LOCAL};
+use page::{num, texts, Page, LOCAL};
 
 /// Key of the visitor's opt-out, in `localStorage` whatever the id storage (it is consent,
 /// not tracking).
@@ -196,41 +196,70 @@ pub fn wake(what: u32, a: f64, b: f64) {
         wake::BEAT => t.timer(Timer::Beat),
         wake::DEAD => t.timer(Timer::Dead(a as u32)),
         wake::ERROR => {
-            let n = num();
+            let (n, s) = (num(), texts());
+            let mut s = Parts(&s);
             let (line, col) = (n.first().copied(), n.get(1).copied());
-            let (msg, src) = (text(0).unwrap_or_default(), text(1).unwrap_or_default());
             t.error(
-                msg,
-                src,
+                s.next().into(),
+                s.next().into(),
                 line.unwrap_or(0.0) as u32,
                 col.unwrap_or(0.0) as u32,
             );
         }
         wake::CUSTOM => {
-            let name = text(0).unwrap_or_default();
-            t.custom(&name, &props(&num()));
+            let s = texts();
+            let mut s = Parts(&s);
+            let name = s.next();
+            t.custom(name, &props(&num(), s));
         }
         _ => {}
     });
 }
 
+/// The strings of the event handed over (joined by NUL, see `page.js`'s `hand`), taken in
+/// order; `""` once they run out. (By bytes: `str::split` costs the download more.)
+struct Parts<'a>(&'a str);
+
+impl<'a> Parts<'a> {
+    fn next(&mut self) -> &'a str {
+        let s = self.0.as_bytes();
+        let mut end = 0;
+        while s.get(end).is_some_and(|&b| b != 0) {
+            end += 1;
+        }
+        // SAFETY: `end` is the end or at a NUL, which is ASCII: a boundary of characters, as
+        // is the byte after a NUL.
+        unsafe {
+            self.0 = core::str::from_utf8_unchecked(s.get_unchecked((end + 1).min(s.len())..));
+            core::str::from_utf8_unchecked(s.get_unchecked(..end))
+        }
+    }
+}
+
+/// `s` as an option: the page hands "no text" over as `""`.
+fn some(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
 /// A click as `page.js` hands it over: the numbers of [`ClickInput`], whether the target is
-/// interactive, then tag/id/position of each step up the tree; the strings are the tag, the
-/// text (none if masked), the link, then each step's tag and id.
+/// interactive, then position among same-tag siblings and whether it has any for each step up
+/// the tree; the strings are the tag, the text (none if masked), the link, then each step's
+/// tag and id.
 fn click(t: &mut Tracker<Page>) {
-    let n = num();
+    let (n, s) = (num(), texts());
     let [page_x, page_y, client_x, client_y, doc_width, doc_height, rect_left, rect_top, rect_width, rect_height, interactive, ..] =
         n[..]
     else {
         return;
     };
+    let mut s = Parts(&s);
+    let (tag, text, href) = (s.next(), s.next(), s.next());
     let mut steps = Vec::new();
-    for (i, pair) in n[11..].chunks(2).enumerate() {
-        let at = 3 + 2 * i as u32;
-        let Some(tag) = text(at) else { break };
+    for pair in n[11..].chunks(2) {
+        let (tag, id) = (s.next(), s.next());
         steps.push(Step {
             tag,
-            id: text(at + 1).filter(|id| !id.is_empty()),
+            id: some(id),
             nth_of_type: pair.first().copied().unwrap_or(0.0) as u32,
             has_same_tag_siblings: pair.get(1) == Some(&1.0),
         });
@@ -249,29 +278,29 @@ fn click(t: &mut Tracker<Page>) {
     };
     let target = Target {
         sel: selector::build(&steps),
-        tag: text(0).unwrap_or_default(),
-        text: text(1),
-        href: text(2),
+        tag,
+        text: some(text),
+        href: some(href),
         interactive: interactive != 0.0,
     };
     t.click(&input, target);
 }
 
-/// Custom event properties as `page.js` hands them over: key and text at strings 1, 2, …;
+/// Custom event properties as `page.js` hands them over: a key and a text each in `s`;
 /// a type code and number for each in `n` (0 text, 1 number, 2 boolean, 3 null, 4 other).
-fn props(n: &[f64]) -> Vec<(String, Prop)> {
+fn props<'a>(n: &[f64], mut s: Parts<'a>) -> Vec<(&'a str, Prop<'a>)> {
     let mut props = Vec::new();
-    for (i, pair) in n.chunks(2).enumerate() {
-        let at = 1 + 2 * i as u32;
+    for pair in n.chunks(2) {
+        let (key, text) = (s.next(), s.next());
         let value = pair.get(1).copied().unwrap_or(0.0);
         let prop = match pair.first().copied().unwrap_or(0.0) as u32 {
-            0 => Prop::Str(text(at + 1).unwrap_or_default()),
+            0 => Prop::Str(text),
             1 => Prop::Num(value),
             2 => Prop::Bool(value != 0.0),
             3 => Prop::Null,
             _ => Prop::Other,
         };
-        props.push((text(at).unwrap_or_default(), prop));
+        props.push((key, prop));
     }
     props
 }

@@ -56,9 +56,9 @@ extern "C" {
     );
 }
 
-/// The event being handed over (see `page.js`'s `hand`): its `i`-th string, if any.
-pub fn text(i: u32) -> Option<String> {
-    read(0, i, "")
+/// The strings of the event being handed over, joined by NUL (see `page.js`'s `hand`).
+pub fn texts() -> String {
+    read(0, 0, "").unwrap_or_default()
 }
 
 /// Path and query of the current URL.

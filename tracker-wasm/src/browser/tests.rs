@@ -490,6 +490,45 @@ fn a_hostile_value_from_the_page_does_not_stop_the_tracker() {
 }
 
 #[wasm_bindgen_test]
+fn a_nul_in_the_pages_text_shifts_nothing_handed_over() {
+    // page.js joins an event's strings with NUL; one in a string becomes U+FFFD, as the HTML
+    // parser makes it.
+    started();
+    let link = fixture("<p><a href=\"#nul\"></a></p>")
+        .query_selector("a")
+        .unwrap()
+        .unwrap();
+    link.set_text_content(Some("Cart\0 (2)"));
+    link.set_id("c\0art");
+    drain();
+    click_at(&find("#fixture a"), 1.0, 1.0);
+    let c = only_click(&drain());
+    assert_eq!(
+        (c.txt.as_str(), c.sel.as_str()),
+        ("Cart\u{fffd} (2)", "#fixture>p>a")
+    );
+    assert!(
+        c.href.as_deref().is_some_and(|h| h.ends_with("#nul")),
+        "{c:?}"
+    );
+    let props = js_sys::Object::new();
+    js_sys::Reflect::set(&props, &"k\0ey".into(), &"v\0alue".into()).unwrap();
+    js_sys::Reflect::set(&props, &"n".into(), &1.into()).unwrap();
+    track("nul", props.into());
+    let custom: Vec<_> = drain()
+        .into_iter()
+        .filter_map(|e| match e.data {
+            wire::EventData::Custom(c) => Some(serde_json::Value::Object(c.props)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        custom,
+        [serde_json::json!({"k\u{fffd}ey": "v\u{fffd}alue", "n": 1})]
+    );
+}
+
+#[wasm_bindgen_test]
 fn an_svg_link_is_no_href() {
     started();
     fixture("<svg width=\"50\" height=\"50\"><a href=\"#svg\"><rect id=\"shape\" width=\"50\" height=\"50\"/></a></svg>");

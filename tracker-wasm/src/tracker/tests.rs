@@ -196,8 +196,8 @@ fn click_at(t: &mut Tracker<Page>, x: f64, y: f64, interactive: bool) {
     };
     let target = Target {
         sel: "main>button".into(),
-        tag: "button".into(),
-        text: Some("  Add \n to cart ".into()),
+        tag: "button",
+        text: Some("  Add \n to cart "),
         href: None,
         interactive,
     };
@@ -568,8 +568,14 @@ fn a_click_nothing_answers_is_dead_unless_it_could_not_be_expected_to_do_anythin
     t.mutated(); // the page answered
     assert!(!t.env.watching, "answered: no more watching");
     fire(&mut t, |k| *k == Timer::Dead(2));
-    click_at(&mut t, 900.0, 1500.0, false); // plain text
-    fire(&mut t, |k| *k == Timer::Dead(3));
+    let timers = t.env.timers.len();
+    click_at(&mut t, 900.0, 1500.0, false); // plain text: recorded at once, nothing watched
+    assert_eq!(
+        t.env.timers.len(),
+        timers,
+        "no timer for a click that cannot be dead"
+    );
+    assert!(!t.env.watching);
     let all = clicks(&t.drain()[0]);
     let dead: Vec<bool> = all.iter().map(|c| c.dead).collect();
     assert_eq!(dead, [true, false, false]);
@@ -717,7 +723,7 @@ fn identify_applies_to_events_recorded_after_it() {
 fn bad_custom_events_warn_and_record_nothing() {
     let mut t = started();
     t.custom("", &[]);
-    t.custom("ok", &[("nested".into(), Prop::Other)]);
+    t.custom("ok", &[("nested", Prop::Other)]);
     assert_eq!(t.env.warnings.len(), 2);
     assert_eq!(kinds(&t.drain()[0]), ["pageview"]);
 }
