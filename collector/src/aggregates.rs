@@ -84,9 +84,40 @@ pub struct Aggregates {
     pub pageviews: u64,
 }
 
+/// Longest page path kept, in bytes. The path is part of storage keys (`P#<path>`,
+/// `H#<site>#<path>#<date>`, …), and DynamoDB refuses a sort key over 1,024 bytes and a
+/// partition key over 2,048, while a URL may have 2,048 (a hash route carrying its state).
+pub const MAX_PAGE_PATH: usize = 512;
+
 /// The page a URL belongs to: its path, without query or fragment, except a fragment that is
-/// a route (`#/cart`, `#!/cart`: what hash-routed apps navigate by), without its own query.
+/// a route (`#/cart`, `#!/cart`: what hash-routed apps navigate by), without its own query;
+/// cut to [`MAX_PAGE_PATH`] (see [`short_path`]).
 pub fn page_path(url: &str) -> Cow<'_, str> {
+    match route(url) {
+        Cow::Borrowed(p) => short_path(p),
+        Cow::Owned(p) => Cow::Owned(short_path(&p).into_owned()),
+    }
+}
+
+/// `path` if it fits [`MAX_PAGE_PATH`]; otherwise its first 480 bytes (on a character), `…`,
+/// and a hash of the whole, so that long paths alike in their start stay different pages.
+/// Applying it again changes nothing: the read side applies it to the path it is asked for.
+pub fn short_path(path: &str) -> Cow<'_, str> {
+    if path.len() <= MAX_PAGE_PATH {
+        return Cow::Borrowed(path);
+    }
+    let mut end = 480;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    // FNV-1a: stable on every target and release, which a key needs; not a secret.
+    let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    Cow::Owned(format!("{}…{hash:016x}", &path[..end]))
+}
+
+fn route(url: &str) -> Cow<'_, str> {
     let end = url.find(['?', '#']).unwrap_or(url.len());
     let path = &url[..end];
     let Some(hash) = url.find('#') else {
@@ -281,6 +312,31 @@ mod tests {
         assert_eq!(page_path("/app?utm=1#/cart"), "/app#/cart");
         assert_eq!(page_path("/docs#install"), "/docs");
         assert_eq!(page_path("/docs?a#"), "/docs");
+        // Too long for a storage key: its start and a hash of the whole.
+        let long = format!("/r#/{}", "é".repeat(400));
+        let short = page_path(&format!("{long}?q=1")).into_owned();
+        assert!(
+            short.len() <= MAX_PAGE_PATH && short.len() > 480,
+            "{}",
+            short.len()
+        );
+        assert!(long.starts_with(short.split('…').next().unwrap()));
+        assert_eq!(
+            short_path(&short),
+            short,
+            "applying it again changes nothing"
+        );
+        let other = format!("{long}x");
+        assert_ne!(
+            page_path(&other),
+            short,
+            "alike in their start, still two pages"
+        );
+        assert_eq!(
+            page_path(&"/a".repeat(256)).len(),
+            MAX_PAGE_PATH,
+            "a fit is kept"
+        );
         assert_eq!(width_bucket(0), 0);
         assert_eq!(width_bucket(479), 0);
         assert_eq!(width_bucket(480), 480);

@@ -22,6 +22,10 @@ pub const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
 pub const MAX_AHEAD_MS: i64 = 5 * 60 * 1000;
 /// Largest share of a batch in one queue message (the queue takes 128 KB per message).
 pub const CHUNK_BYTES: usize = 96 * 1024;
+/// Most records in one queue message: each that joins a session is an item of its own (25 per
+/// call), and one message must be written by one invocation within the Workers Free plan's 50
+/// calls to AWS, its alerts included (10 calls for the items at most).
+pub const CHUNK_RECORDS: usize = 250;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -266,7 +270,10 @@ fn chunks(body: &[u8], service: &str, received: i64, records: Vec<LogRecord>) ->
     let mut size = 0;
     for r in records {
         let len = serde_json::to_vec(&r).map_or(0, |v| v.len()) + 1;
-        if batches.is_empty() || size + len > CHUNK_BYTES {
+        let full = batches
+            .last()
+            .is_some_and(|b| b.records.len() == CHUNK_RECORDS);
+        if batches.is_empty() || size + len > CHUNK_BYTES || full {
             batches.push(LogBatch {
                 id: format!("{id}-{}", batches.len()),
                 received,

@@ -62,10 +62,12 @@ pub fn range(query: &BTreeMap<String, String>, now_ms: i64) -> Result<Range> {
             format!("at most {MAX_DAYS} days per request"),
         ));
     }
-    let path = query.get("path").filter(|p| !p.is_empty()).cloned();
-    if path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+    let path = query.get("path").filter(|p| !p.is_empty());
+    if path.is_some_and(|p| !p.starts_with('/')) {
         return Err(Error::invalid("path", "must start with /"));
     }
+    // Asked for by its whole path or by the one it is listed under: the same page.
+    let path = path.map(|p| crate::aggregates::short_path(p).into_owned());
     Ok(Range {
         site,
         from,

@@ -41,7 +41,8 @@ pub enum Work {
 }
 
 /// Calls one alert may make: its marker, the window's count, the publish, the incident's
-/// mark, the notice's marker and publish, and the marker's removal if the publish fails.
+/// mark, the notice's marker and publish, and the marker's removal if the publish fails. (An
+/// incident that already alerted in its window costs one: the marker's put finds it.)
 const ALERT_CALLS: u32 = 7;
 
 #[derive(Clone, Debug)]
@@ -148,6 +149,9 @@ impl Stores {
             self.dynamodb.transact(&tx).await?;
         }
 
+        if self.sns.is_none() {
+            return Ok(written); // no alerts to send: no counts to read for them
+        }
         let mut due = errors;
         for burst in alerts::rage_bursts(&env.batch.site, &agg) {
             let window = records::rage_window_key(burst.source(), &burst.path, burst.window_start);
@@ -187,6 +191,9 @@ impl Stores {
         let incidents = alerts::server_errors(batch, &self.severity_rules, self.alert_window_ms);
         for tx in records::log_counter_transactions(batch, &incidents, retention) {
             written.counted = self.dynamodb.transact(&tx).await? == Outcome::Applied;
+        }
+        if self.sns.is_none() {
+            return Ok(written); // no alerts to send: no counts to read for them
         }
         let expires = records::log_expires_at(batch, retention);
         for (incident, _) in &incidents {
@@ -285,16 +292,23 @@ impl Stores {
             return Ok(None);
         };
         // The marker must not outlive a failed publish (the retry would skip the alert), and
-        // removing it takes a call too: start only with calls enough for the whole of it.
+        // removing it takes a call too: the put only with a call left after it, the rest of
+        // the alert only with calls enough for the whole of it. (An incident that already
+        // alerted costs its put alone: a redelivery, or a retry after running out, gets on.)
         let calls = self.budget();
-        if calls.left() < ALERT_CALLS {
-            return Err(Error::Subrequests {
-                limit: calls.limit(),
-            });
+        let out_of_calls = || Error::Subrequests {
+            limit: calls.limit(),
+        };
+        if calls.left() < 2 {
+            return Err(out_of_calls());
         }
         let marker = records::alert_marker(alert, expires);
         if !self.dynamodb.put_new(&marker).await? {
             return Ok(None);
+        }
+        if calls.left() < ALERT_CALLS - 1 {
+            let _ = self.dynamodb.delete(&marker).await;
+            return Err(out_of_calls());
         }
         let budget = records::alert_budget(alert, expires);
         let n = match self.dynamodb.add_and_read(&budget, "alerts").await {

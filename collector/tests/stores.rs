@@ -392,6 +392,61 @@ async fn the_read_side_answers_from_what_was_written() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_page_path_too_long_for_a_storage_key_is_counted_under_a_shorter_one() {
+    // A hash route carrying its state: a URL the collector takes (≤ 2,048 bytes) whose page
+    // path is longer than DynamoDB allows in a sort key (1,024 bytes) or a partition key
+    // (2,048, with the site and the date around it).
+    let _turn = support::exclusive().await;
+    use collector::reads;
+    let stores = stores();
+    let long = format!("/report#/view/{}", "é".repeat(950));
+    let mut events = vec![
+        pageview(),
+        click(false),
+        json!({"k": "error", "msg": "long boom"}),
+    ];
+    for e in &mut events {
+        e["url"] = json!(format!("{long}?tab=1"));
+    }
+    let env = envelope("longpath", "s-longpath", events);
+    let written = stores.write(&env).await.unwrap();
+    assert!(written.counted);
+    let raw = stores
+        .dynamodb
+        .query_partition("S#longpath#s-longpath", 10)
+        .await
+        .unwrap();
+    assert_eq!(raw.len(), 3, "the raw events keep their whole URL");
+    assert_eq!(raw[0]["url"].as_s(), Some(format!("{long}?tab=1").as_str()));
+
+    let query = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let all = reads::range(&query(&[("site", "longpath")]), clock::now_ms()).unwrap();
+    let stats = reads::stats(&stores.dynamodb, &all).await.unwrap();
+    let page = stats["pages"][0]["path"].as_str().unwrap().to_string();
+    assert!(
+        page.len() <= 512 && long.starts_with(page.split('…').next().unwrap()),
+        "{page}"
+    );
+    assert_eq!(stats["pages"][0]["clicks"], 1);
+    // The page is asked for by the path it was listed under, or by its whole path.
+    for path in [page.as_str(), long.as_str()] {
+        let one = reads::range(
+            &query(&[("site", "longpath"), ("path", path)]),
+            clock::now_ms(),
+        )
+        .unwrap();
+        let stats = reads::stats(&stores.dynamodb, &one).await.unwrap();
+        assert_eq!(stats["totals"]["pageviews"], 1);
+        assert_eq!(stats["heatmap"]["clicks"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn reads_stay_within_the_calls_a_request_may_make() {
     let _turn = support::exclusive().await;
     use collector::reads;
@@ -492,6 +547,52 @@ fn log_body(service: &str, n: usize, session: Option<&str>) -> Vec<u8> {
         })
         .collect();
     serde_json::to_vec(&records).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_largest_log_request_is_written_within_the_free_plans_calls() {
+    // 1,000 records that all join a session, two of them distinct errors: each part the
+    // request is queued as must be written by one invocation of the consumer, within the
+    // Workers Free plan's 50 calls, alerts included, and again when redelivered.
+    let _turn = support::exclusive().await;
+    use collector::logs;
+    let now = clock::now_ms();
+    let records: Vec<Value> = (0..1000)
+        .map(|i| {
+            let (level, message) = match i {
+                10 => ("ERROR", "payments are down"),
+                900 => ("ERROR", "inventory is down"),
+                _ => ("INFO", "served"),
+            };
+            json!({"ts": now - 1000, "level": level, "service": "calls-api", "message": message,
+                   "session_id": "s-calls"})
+        })
+        .collect();
+    let body = serde_json::to_vec(&records).unwrap();
+    let batches = logs::parse(&body, "calls-api", now).unwrap();
+    let mut config = support::emulator().config();
+    config.aws.subrequest_limit = 50;
+    let mut alerts = 0;
+    for round in 0..2 {
+        for b in &batches {
+            let invocation = Stores::new(&config);
+            let written = invocation.write_logs(b).await;
+            let used = invocation.dynamodb.budget().used();
+            let written =
+                written.unwrap_or_else(|e| panic!("round {round}: {e} after {used} calls"));
+            alerts += written.alerts.len();
+        }
+    }
+    assert_eq!(
+        alerts, 2,
+        "each error alerts once, not again when redelivered"
+    );
+    let joined = stores()
+        .dynamodb
+        .query_partition("G#s-calls", 2000)
+        .await
+        .unwrap();
+    assert_eq!(joined.len(), 1000);
 }
 
 #[tokio::test(flavor = "current_thread")]
