@@ -420,7 +420,14 @@ async fn status(env: &Env) -> Result<Response> {
         }
     };
     let stores = Stores::new(&config);
-    let state = |r: Result<()>| r.map_or_else(|e| e.to_string(), |()| "ok".to_string());
+    // Anyone may ask: a failure is named, its details go to the logs.
+    let state = |r: Result<()>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => {
+            worker::console_error!("status: {e}");
+            e.summary()
+        }
+    };
     let table = json!({ "TableName": stores.dynamodb.table() });
     let dynamodb = state(
         stores
@@ -433,7 +440,7 @@ async fn status(env: &Env) -> Result<Response> {
     let dead_letters = match var(env, "DEAD_LETTER_QUEUE_URL") {
         Some(url) => match stores.sqs().depth(&url).await {
             Ok(n) => json!(n),
-            Err(e) => json!(e.to_string()),
+            Err(e) => json!(state(Err(e))),
         },
         None => json!("not configured"),
     };

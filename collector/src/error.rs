@@ -116,6 +116,22 @@ impl Error {
         .unwrap_or_else(|_| r#"{"error":"internal"}"#.into())
     }
 
+    /// What `/status` tells anyone who asks of a failed check: for AWS, the service and its
+    /// error code, not its message, which can name the account, the IAM user and the
+    /// resources (the whole error goes to the Worker's logs).
+    pub fn summary(&self) -> String {
+        match self {
+            Error::Aws {
+                service,
+                status,
+                code,
+                ..
+            } => format!("{service}: {code} ({status})"),
+            Error::Runtime(_) => "runtime error".into(),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether retrying the same work later may succeed (the queue consumer retries those).
     pub fn is_transient(&self) -> bool {
         matches!(self.status(), 500 | 503)
@@ -175,6 +191,7 @@ mod tests {
             message: "table spoor-secret-name missing".into(),
         };
         assert!(!e.to_json().contains("spoor-secret-name"));
+        assert_eq!(e.summary(), "dynamodb: ResourceNotFoundException (400)");
         assert!(!Error::Config("AWS_SECRET_ACCESS_KEY".into())
             .to_json()
             .contains("AWS_"));

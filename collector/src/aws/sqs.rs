@@ -22,6 +22,19 @@ pub struct Message {
     pub receipt_handle: String,
 }
 
+/// `body`, JSON text, with the two characters JSON allows unescaped and SQS refuses in a
+/// message (U+FFFE, U+FFFF) written as escapes: the same JSON value, which SQS takes. (JSON
+/// text from serde escapes the control characters SQS refuses too; its structure is ASCII, so
+/// these can only stand inside strings.)
+pub fn sendable(body: &str) -> std::borrow::Cow<'_, str> {
+    if !body.contains(['\u{fffe}', '\u{ffff}']) {
+        return body.into();
+    }
+    body.replace('\u{fffe}', "\\ufffe")
+        .replace('\u{ffff}', "\\uffff")
+        .into()
+}
+
 impl Sqs {
     pub fn new(aws: Aws) -> Self {
         Sqs { aws }
@@ -36,7 +49,7 @@ impl Sqs {
     pub async fn send(&self, queue_url: &str, body: &str) -> Result<()> {
         self.call::<Value>(
             "SendMessage",
-            &json!({ "QueueUrl": queue_url, "MessageBody": body }),
+            &json!({ "QueueUrl": queue_url, "MessageBody": sendable(body) }),
         )
         .await
         .map(drop)
@@ -91,5 +104,21 @@ impl Sqs {
             .get("ApproximateNumberOfMessages")
             .and_then(|n| n.parse().ok())
             .unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_sqs_refuses_are_sent_as_the_same_json() {
+        let value = json!({"msg": "a\u{fffe}b\u{ffff}c", "n": 1});
+        let body = format!("deferred 2 {value}");
+        let sent = sendable(&body);
+        assert!(!sent.contains(['\u{fffe}', '\u{ffff}']));
+        let json = sent.strip_prefix("deferred 2 ").unwrap();
+        assert_eq!(serde_json::from_str::<Value>(json).unwrap(), value);
+        assert!(matches!(sendable("{}"), std::borrow::Cow::Borrowed(_)));
     }
 }
