@@ -62,6 +62,14 @@ fn n(item: &Option<Item>, attr: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A read's query string, as the Worker hands it over.
+fn query(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn events_are_stored_once_however_often_they_arrive() {
     let _turn = support::exclusive().await;
@@ -344,12 +352,6 @@ async fn the_read_side_answers_from_what_was_written() {
     let count = reads::count(&stores.dynamodb, "reads").await.unwrap();
     assert_eq!(count["visitor_count"], 1);
 
-    let query = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
     let all = reads::range(&query(&[("site", "reads")]), clock::now_ms()).unwrap();
     let stats = reads::stats(&stores.dynamodb, &all).await.unwrap();
     assert_eq!(stats["totals"]["pageviews"], 1);
@@ -419,12 +421,6 @@ async fn a_page_path_too_long_for_a_storage_key_is_counted_under_a_shorter_one()
     assert_eq!(raw.len(), 3, "the raw events keep their whole URL");
     assert_eq!(raw[0]["url"].as_s(), Some(format!("{long}?tab=1").as_str()));
 
-    let query = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
     let all = reads::range(&query(&[("site", "longpath")]), clock::now_ms()).unwrap();
     let stats = reads::stats(&stores.dynamodb, &all).await.unwrap();
     let page = stats["pages"][0]["path"].as_str().unwrap().to_string();
