@@ -166,6 +166,38 @@ test("an endpoint that refuses compressed batches gets them as JSON", async () =
   assert.deepEqual(problems.filter((p) => !p.includes("415")), []);
 });
 
+test("opting out in one tab stops the site's other tabs too", async () => {
+  const context = await run.browser.newContext();
+  try {
+    const [a, b] = [await context.newPage(), await context.newPage()];
+    const problems = [watchProblems(a), watchProblems(b)];
+    await a.goto(`${run.collector.url}/product`);
+    await b.goto(`${run.collector.url}/`);
+    const [sidA, sidB] = [await trackerReady(a), await trackerReady(b)];
+    await a.evaluate(() => window.spoor.optOut());
+    await b.waitForFunction(() => window.spoor.sessionId() === undefined);
+    await b.evaluate(() => window.spoor.track("after_opt_out_elsewhere"));
+    await setVisible(b, false); // would send whatever was recorded
+    await b.close({ runBeforeUnload: true });
+    await a.close({ runBeforeUnload: true });
+    // A later visit's pageview stored means anything the tabs sent would be stored too.
+    const c = await context.newPage();
+    await c.goto(`${run.collector.url}/`);
+    await c.waitForFunction(() => window.spoor && window.spoor.ready);
+    await c.evaluate(() => (localStorage.removeItem("spoor.optout"), 0));
+    await c.reload();
+    const later = await trackerReady(c);
+    await c.close({ runBeforeUnload: true });
+    await waitFor("the later visit's pageview", async () => (await partition(run.emulator, `S#demo#${later}`)).length > 0);
+    const names = (await partition(run.emulator, `S#demo#${sidB}`)).filter((i) => i.k === "custom").map((i) => i.name);
+    assert.deepEqual(names, [], "nothing after the other tab's opt-out");
+    assert.ok(sidA);
+    assert.deepEqual(problems.flat(), []);
+  } finally {
+    await context.close();
+  }
+});
+
 test("opting out stops tracking at once and on later pages, and opting in resumes it", async () => {
   const page = await run.browser.newPage();
   const problems = watchProblems(page);

@@ -33,7 +33,8 @@ const CLICK = 0,
   RESIZED = 11,
   SENT = 12, // (13–15 are timers, set by the wasm: flush, beat, dead click)
   ERROR = 16,
-  CUSTOM = 17;
+  CUSTOM = 17,
+  OPTED_OUT = 18;
 
 function safe(f) {
   return function (e) {
@@ -50,7 +51,8 @@ function safe(f) {
  * tracker's state borrowed. A NUL, the separator, becomes U+FFFD in each string, as the HTML
  * parser makes it; none and "" are the same to the wasm. */
 function hand(what, n, t) {
-  nums = n.map((x) => +x || 0);
+  // (A number stays as it is, NaN too: the wasm refuses a property that is not finite.)
+  nums = n.map((x) => (typeof x == "number" ? x : +x || 0));
   texts = t.map((s) => (s == null ? "" : ("" + s).replaceAll("\0", "\ufffd"))).join("\0");
   wake(what, 0);
 }
@@ -91,7 +93,13 @@ const context = () => [
 const language = () => navigator.language || "";
 /** Do Not Track: "1", "yes", …, or none. */
 const dnt = () => navigator.doNotTrack ?? undefined;
-export const warn = (m) => console.warn(m);
+export function warn(m) {
+  try {
+    console.warn(m);
+  } catch (_) {
+    // a page's own console that throws
+  }
+}
 
 // Storage: 0 sessionStorage, 1 localStorage. Blocked or full storage is memory only.
 const area = (kind) => {
@@ -344,6 +352,9 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
   // Back from the back/forward cache: a new view of the same page.
   on(w, "pageshow", (e) => e.persisted && wake(SHOWN, 0));
   on(w, "online", () => wake(ONLINE, 0));
+  // An opt-out in another tab of the site (the key is `OPT_OUT_KEY` of src/browser/mod.rs)
+  // stops this one too.
+  on(w, "storage", (e) => e.key === "spoor.optout" && e.newValue != null && wake(OPTED_OUT, 0));
   // A navigation starting (where the browser tells: the Navigation API) answers a click,
   // before a slow server's page replaces this one.
   if (w.navigation) on(w.navigation, "navigate", () => wake(MUTATED, 0));

@@ -506,7 +506,10 @@ impl<E: Env> Tracker<E> {
                 .env
                 .warn("spoor: identify() takes a string of 1–128 printable characters, or null");
         }
-        // Events recorded before belong to the previous identity.
+        // Events recorded before belong to the previous identity, a click waiting for an
+        // answer too ("Sign in", "Log out": this is its answer).
+        self.answer();
+        self.settle_click();
         self.seal();
         self.header.uid = uid;
     }

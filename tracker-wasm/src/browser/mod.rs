@@ -32,7 +32,7 @@ use crate::tracker::{Env, Target, Timer, Tracker};
 use page::{num, texts, Page, LOCAL};
 
 /// Key of the visitor's opt-out, in `localStorage` whatever the id storage (it is consent,
-/// not tracking).
+/// not tracking). `page.js` watches it for an opt-out in another tab.
 const OPT_OUT_KEY: &str = "spoor.optout";
 
 /// What `wake(what, a, b)` from `page.js` means (the same numbers there).
@@ -55,6 +55,7 @@ pub(crate) mod wake {
     pub const DEAD: u32 = 15;
     pub const ERROR: u32 = 16;
     pub const CUSTOM: u32 = 17;
+    pub const OPTED_OUT: u32 = 18;
 }
 
 /// The one tracker of this page. wasm32 has one thread, so a static cell is enough.
@@ -206,6 +207,7 @@ pub fn wake(what: u32, a: f64, b: f64) {
                 col.unwrap_or(0.0) as u32,
             );
         }
+        wake::OPTED_OUT => forget(t),
         wake::CUSTOM => {
             let s = texts();
             let mut s = Parts(&s);
@@ -318,14 +320,18 @@ pub fn identify(user_id: Option<String>) {
 #[wasm_bindgen(js_name = optOut)]
 pub fn opt_out() {
     page::put(LOCAL, OPT_OUT_KEY, Some("1"));
-    with(|t| {
-        t.opt_out();
-        page::stop();
-        if let Some(kind) = id_storage(t.config().storage) {
-            page::put(kind, "spoor.vid", None);
-            page::put(kind, page::SESSION_KEY, None);
-        }
-    });
+    with(forget);
+}
+
+/// Stops this page's tracker and forgets its ids and what waited (the visitor opted out,
+/// here or in another tab).
+fn forget(t: &mut Tracker<Page>) {
+    t.opt_out();
+    page::stop();
+    if let Some(kind) = id_storage(t.config().storage) {
+        page::put(kind, "spoor.vid", None);
+        page::put(kind, page::SESSION_KEY, None);
+    }
 }
 
 /// Withdraws an opt-out; tracking starts again with the next page load.

@@ -379,6 +379,9 @@ fn custom_events_from_code_and_from_attributes() {
     js_sys::Reflect::set(&props, &"seats".into(), &3.into()).unwrap();
     track("upgrade", props.into());
     track("bad", js_sys::Array::new().into()); // warned about, not recorded
+    let nan = js_sys::Object::new();
+    js_sys::Reflect::set(&nan, &"price".into(), &f64::NAN.into()).unwrap();
+    track("nan", nan.into()); // not finite: warned about, not recorded as 0
     track("", JsValue::UNDEFINED);
     click_at(&find("#add"), 1.0, 1.0);
     find("#search")
@@ -484,6 +487,10 @@ fn a_hostile_value_from_the_page_does_not_stop_the_tracker() {
          Object.defineProperty(e, 'message', { get: () => ({ toString() { throw 1; } }) }); \
          dispatchEvent(new PromiseRejectionEvent('unhandledrejection', \
            { promise: Promise.resolve(), reason: e }));");
+    // A page whose console throws: the tracker's warning must not take the tracker down.
+    run("window.__warn = console.warn; console.warn = () => { throw new Error('no'); }");
+    track("", JsValue::UNDEFINED); // a warning
+    run("console.warn = window.__warn");
     track("still_tracking", JsValue::UNDEFINED);
     let kinds = kinds(&drain());
     assert!(kinds.contains(&"custom"), "{kinds:?}");

@@ -720,6 +720,22 @@ fn identify_applies_to_events_recorded_after_it() {
 }
 
 #[test]
+fn a_click_that_signs_in_or_out_belongs_to_the_identity_before_it() {
+    let mut t = started();
+    t.identify(Some("user-7".into()));
+    click_at(&mut t, 100.0, 200.0, true); // "Log out", whose handler calls identify(null)
+    t.identify(None);
+    let bodies = t.drain();
+    let with_click: Vec<_> = bodies.iter().filter(|b| !clicks(b).is_empty()).collect();
+    assert_eq!(with_click.len(), 1);
+    assert_eq!(parse(with_click[0]).uid.as_deref(), Some("user-7"));
+    assert!(
+        !the_click(with_click[0]).dead,
+        "signing out is the click's answer"
+    );
+}
+
+#[test]
 fn bad_custom_events_warn_and_record_nothing() {
     let mut t = started();
     t.custom("", &[]);
