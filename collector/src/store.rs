@@ -45,6 +45,14 @@ pub enum Work {
 /// incident that already alerted in its window costs one: the marker's put finds it.)
 const ALERT_CALLS: u32 = 7;
 
+/// A name for one attempt at an alert, which its markers carry: a put of the marker sent again
+/// after its answer was lost is told apart from a marker put by another attempt (which alerted).
+fn attempt() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", clock::now_ms())
+}
+
 #[derive(Clone, Debug)]
 pub struct Stores {
     pub dynamodb: DynamoDb,
@@ -302,8 +310,9 @@ impl Stores {
         if calls.left() < 2 {
             return Err(out_of_calls());
         }
+        let owner = attempt();
         let marker = records::alert_marker(alert, expires);
-        if !self.dynamodb.put_new(&marker).await? {
+        if !self.dynamodb.put_new(&marker, &owner).await? {
             return Ok(None);
         }
         if calls.left() < ALERT_CALLS - 1 {
@@ -327,7 +336,7 @@ impl Stores {
         self.mark_incident(alert, expires, [("alert_withheld", Attr::Bool(true))])
             .await?;
         let notice_marker = records::alert_marker(&notice, expires);
-        if !self.dynamodb.put_new(&notice_marker).await? {
+        if !self.dynamodb.put_new(&notice_marker, &owner).await? {
             return Ok(None);
         }
         self.publish(sns, topic, &notice, &notice_marker, expires)

@@ -120,6 +120,18 @@ async fn events_are_stored_once_however_often_they_arrive() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_marker_put_again_after_its_answer_was_lost_is_still_its_own() {
+    let _turn = support::exclusive().await;
+    let db = &stores().dynamodb;
+    let marker = key("L#owner-test#1", "-");
+    assert!(db.put_new(&marker, "attempt-1").await.unwrap());
+    // The same put sent again (its answer lost): still the one that put it, so it alerts.
+    assert!(db.put_new(&marker, "attempt-1").await.unwrap());
+    // Another attempt (a redelivery) finds it: the alert went out already.
+    assert!(!db.put_new(&marker, "attempt-2").await.unwrap());
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_visitor_counts_once_across_batches() {
     let _turn = support::exclusive().await;
     let stores = stores();

@@ -366,12 +366,18 @@ impl DynamoDb {
         }
     }
 
-    /// Puts `item` unless an item with its key exists; returns whether it was put.
-    pub async fn put_new(&self, item: &Item) -> Result<bool> {
+    /// Puts `item` unless an item with its key exists that `owner` did not put; returns whether
+    /// it was put. (The owner is kept in the item: a put whose answer was lost and that is sent
+    /// again finds its own item, and is still the one that put it.)
+    pub async fn put_new(&self, item: &Item, owner: &str) -> Result<bool> {
+        let mut item = item.clone();
+        item.insert("owner".into(), Attr::s(owner));
         let body = json!({
             "TableName": self.table,
             "Item": item,
-            "ConditionExpression": "attribute_not_exists(pk)",
+            "ConditionExpression": "attribute_not_exists(pk) OR #owner = :owner",
+            "ExpressionAttributeNames": { "#owner": "owner" },
+            "ExpressionAttributeValues": { ":owner": Attr::s(owner) },
         });
         match self.call::<Value>("PutItem", &body).await {
             Ok(_) => Ok(true),
