@@ -110,6 +110,10 @@ export async function startSerialProxy(port, targetPort) {
       turn = turn.then(
         () =>
           new Promise((done) => {
+            // A client that left while waiting its turn (a collector stopped mid-request) is
+            // not served; one that leaves mid-answer must not hold the turn either: its answer,
+            // unpiped, would wait to be read for ever, and every later request behind it.
+            if (res.destroyed) return done();
             const up = http.request(
               { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers, agent },
               (answer) => {
@@ -118,6 +122,10 @@ export async function startSerialProxy(port, targetPort) {
                 answer.on("end", done);
                 answer.on("error", done);
                 answer.on("close", done);
+                res.on("close", () => {
+                  answer.resume();
+                  done();
+                });
               },
             );
             up.on("error", () => {
