@@ -173,7 +173,8 @@ test("opting out in one tab stops the site's other tabs too", async () => {
     const problems = [watchProblems(a), watchProblems(b)];
     await a.goto(`${run.collector.url}/product`);
     await b.goto(`${run.collector.url}/`);
-    const [sidA, sidB] = [await trackerReady(a), await trackerReady(b)];
+    await trackerReady(a);
+    const sidB = await trackerReady(b);
     await a.evaluate(() => window.spoor.optOut());
     await b.waitForFunction(() => window.spoor.sessionId() === undefined);
     await b.evaluate(() => window.spoor.track("after_opt_out_elsewhere"));
@@ -191,7 +192,6 @@ test("opting out in one tab stops the site's other tabs too", async () => {
     await waitFor("the later visit's pageview", async () => (await partition(run.emulator, `S#demo#${later}`)).length > 0);
     const names = (await partition(run.emulator, `S#demo#${sidB}`)).filter((i) => i.k === "custom").map((i) => i.name);
     assert.deepEqual(names, [], "nothing after the other tab's opt-out");
-    assert.ok(sidA);
     assert.deepEqual(problems.flat(), []);
   } finally {
     await context.close();

@@ -95,7 +95,10 @@ pub const MAX_PAGE_PATH: usize = 512;
 pub fn page_path(url: &str) -> Cow<'_, str> {
     match route(url) {
         Cow::Borrowed(p) => short_path(p),
-        Cow::Owned(p) => Cow::Owned(short_path(&p).into_owned()),
+        Cow::Owned(p) => match short_path(&p) {
+            Cow::Borrowed(_) => Cow::Owned(p),
+            Cow::Owned(short) => Cow::Owned(short),
+        },
     }
 }
 
@@ -106,7 +109,8 @@ pub fn short_path(path: &str) -> Cow<'_, str> {
     if path.len() <= MAX_PAGE_PATH {
         return Cow::Borrowed(path);
     }
-    let mut end = 480;
+    // Room for `…` (3 bytes) and 16 hex digits, and to spare.
+    let mut end = MAX_PAGE_PATH - 32;
     while !path.is_char_boundary(end) {
         end -= 1;
     }
