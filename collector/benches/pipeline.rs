@@ -11,6 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use collector::aws::dynamodb;
 use collector::enrich::{self, RequestFacts};
 use collector::store::Work;
 use collector::{aggregates, alerts, clock, ingest, records};
@@ -121,14 +122,18 @@ fn consume(message: &str) -> usize {
         unreachable!()
     };
     let records = records::event_records(&env, RETENTION_DAYS);
-    let dynamodb = serde_json::to_vec(&records.items).unwrap();
+    let dynamodb: usize = records
+        .items
+        .chunks(dynamodb::BATCH_WRITE_MAX)
+        .map(|chunk| dynamodb::batch_write_body("events", chunk).len())
+        .sum();
     let s3 = (records::s3_key(&env), records.ndjson);
     let agg = aggregates::aggregate(&env, WINDOW_MS);
     let errors = alerts::browser_errors(&env, WINDOW_MS);
     let tx = records::counter_transactions(&env, &agg, &errors, RETENTION_DAYS, WINDOW_MS);
     let visitor = records::visitor_transaction(&env, RETENTION_DAYS);
     let bursts = alerts::rage_bursts(&env.batch.site, &agg);
-    dynamodb.len() + s3.1.len() + tx.len() + visitor.map_or(0, |v| v.len()) + bursts.len()
+    dynamodb + s3.1.len() + tx.len() + visitor.map_or(0, |v| v.len()) + bursts.len()
 }
 
 /// Median time of one call of `f`, over SAMPLES samples of about 200 ms each.

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::aggregates::Aggregates;
 use crate::alerts::Alert;
 use crate::aws::dynamodb::{key, Attr, Item, Update, Write, TRANSACT_MAX};
+use crate::aws::item_json::{self, ItemJson};
 use crate::clock;
 use crate::ingest::Envelope;
 use crate::logs::{LogBatch, LogRecord};
@@ -22,45 +23,37 @@ pub fn expires_at(env: &Envelope, retention_days: u32) -> i64 {
     (env.received + i64::from(retention_days) * DAY_MS) / 1000
 }
 
-/// The flat record of one event, as stored in DynamoDB and S3: the event's own fields, the
-/// batch's context, and what the collector adds — `at` (event time corrected for the client's
-/// clock skew), `rt` (server receive time), browser, OS, device class, bot flag, country and
-/// the keyed IP hash.
-fn flat_events(env: &Envelope) -> Vec<Map<String, Value>> {
+/// The flat record of one event, as stored in DynamoDB and S3, is the event's own fields
+/// and `at` (event time corrected for the client's clock skew), then these, which every event
+/// of the batch shares: `rt` (server receive time), the batch's context, and what the
+/// collector adds — browser, OS, device class, bot flag, country and the keyed IP hash.
+/// (None of them is the name of an event field.)
+fn shared_fields(env: &Envelope) -> Map<String, Value> {
     let b = &env.batch;
-    let skew = env.skew();
-    let client = serde_json::to_value(&env.client).unwrap_or_default();
-    b.events
-        .iter()
-        .map(|e| {
-            let mut m = match serde_json::to_value(e) {
-                Ok(Value::Object(m)) => m,
-                _ => Map::new(),
-            };
-            m.insert("at".into(), e.ts.saturating_add(skew).into());
-            m.insert("rt".into(), env.received.into());
-            m.insert("site".into(), b.site.clone().into());
-            m.insert("batch".into(), b.batch.clone().into());
-            m.insert("vid".into(), b.vid.clone().into());
-            m.insert("sid".into(), b.sid.clone().into());
-            if let Some(uid) = &b.uid {
-                m.insert("uid".into(), uid.clone().into());
-            }
-            m.insert("vw".into(), b.ctx.vw.into());
-            m.insert("vh".into(), b.ctx.vh.into());
-            m.insert("dpr".into(), b.ctx.dpr.into());
-            m.insert("lang".into(), b.ctx.lang.clone().into());
-            if let Value::Object(c) = &client {
-                m.extend(c.clone());
-            }
-            m
-        })
-        .collect()
+    let mut m = match serde_json::to_value(&env.client) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    m.insert("rt".into(), env.received.into());
+    m.insert("site".into(), b.site.as_str().into());
+    m.insert("batch".into(), b.batch.as_str().into());
+    m.insert("vid".into(), b.vid.as_str().into());
+    m.insert("sid".into(), b.sid.as_str().into());
+    if let Some(uid) = &b.uid {
+        m.insert("uid".into(), uid.as_str().into());
+    }
+    m.insert("vw".into(), b.ctx.vw.into());
+    m.insert("vh".into(), b.ctx.vh.into());
+    m.insert("dpr".into(), b.ctx.dpr.into());
+    m.insert("lang".into(), b.ctx.lang.as_str().into());
+    m
 }
 
 /// What a batch's events become: one DynamoDB item each, and the S3 object.
 pub struct EventRecords {
-    pub items: Vec<Item>,
+    /// Each item as DynamoDB's JSON spells it (`{"pk":{"S":…},…}`), written straight from the
+    /// event: built as maps of values, per event, the items were most of the consumer's CPU.
+    pub items: Vec<ItemJson>,
     /// The batch as newline-delimited JSON, one flat record per event.
     pub ndjson: Vec<u8>,
 }
@@ -69,41 +62,67 @@ pub struct EventRecords {
 /// also carries `rpk`/`rsk`, the keys of the `recent` index (a site's events of a day, by
 /// client time: the dashboard's live view); clicks also `cpk`/`csk`, the keys of the sparse
 /// `clicks` index (clicks of a page and day), which the heatmap reads. And the same flat
-/// records as the S3 object's lines.
+/// records as the S3 object's lines. Null fields are left out of the items.
 pub fn event_records(env: &Envelope, retention_days: u32) -> EventRecords {
     let b = &env.batch;
+    let skew = env.skew();
+    let shared = shared_fields(env);
+    // The shared fields are written once, and copied into each line and item. (Serialising
+    // to a Vec cannot fail, nor can the event types' item form: see `item_json`.)
+    let shared_line = serde_json::to_vec(&shared).unwrap_or_default();
+    let shared_line = shared_line.get(1..).unwrap_or_default();
+    let mut shared_item = Vec::new();
+    let _ = item_json::fields(&shared, &mut shared_item, &mut true);
+    let pk = format!("S#{}#{}", b.site, b.sid);
     let expires = expires_at(env, retention_days);
-    let flat = flat_events(env);
-    let mut ndjson = Vec::new();
-    for record in &flat {
-        // Serialising a map of JSON values cannot fail.
-        let _ = serde_json::to_writer(&mut ndjson, record);
-        ndjson.push(b'\n');
-    }
-    let items = flat
-        .into_iter()
-        .zip(&b.events)
-        .map(|(fields, e)| {
-            let mut item: Item = fields
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, Attr::from_value(v)?)))
-                .collect();
-            item.insert("pk".into(), Attr::s(format!("S#{}#{}", b.site, b.sid)));
-            item.insert("sk".into(), Attr::s(format!("E#{}#{}", e.ts, e.id)));
-            item.insert("expires_at".into(), Attr::n(expires));
-            // Index keys from the client's own time, like every key: the same on each delivery.
+    let mut ndjson = Vec::with_capacity(b.events.len() * (shared_line.len() + 256));
+    let capacity = 2 * shared_item.len() + 512;
+    let mut day = None;
+    let mut rpk = String::new();
+    let items = b
+        .events
+        .iter()
+        .map(|e| {
+            let at = e.ts.saturating_add(skew);
+            // The event as it serialises, its closing brace replaced by `at` and the rest.
+            let _ = serde_json::to_writer(&mut ndjson, e);
+            ndjson.pop();
+            ndjson.extend_from_slice(b",\"at\":");
+            ndjson.extend_from_slice(itoa::Buffer::new().format(at).as_bytes());
+            ndjson.push(b',');
+            ndjson.extend_from_slice(shared_line);
+            ndjson.push(b'\n');
+
+            let tail = format!("{}#{}", e.ts, e.id);
+            // Index keys from the client's own time, like every key: the same on each
+            // delivery. (A batch's events are nearly always of one day: its key made once.)
             let (date, _) = clock::utc_date_hour(e.ts);
-            item.insert("rpk".into(), Attr::s(recent_partition(&b.site, &date)));
-            item.insert("rsk".into(), Attr::s(format!("{}#{}", e.ts, e.id)));
+            if day.as_ref() != Some(&date) {
+                rpk = recent_partition(&b.site, &date);
+                day = Some(date.clone());
+            }
+            let mut item = Vec::with_capacity(capacity);
+            item.push(b'{');
+            let first = &mut true;
+            let _ = item_json::field("pk", &pk, &mut item, first);
+            let _ = item_json::field("sk", &["E#", &tail].concat(), &mut item, first);
+            let _ = item_json::field("expires_at", &expires, &mut item, first);
+            let _ = item_json::field("rpk", &rpk, &mut item, first);
+            let _ = item_json::field("rsk", &tail, &mut item, first);
             if e.data.kind() == "click" {
                 let path = crate::aggregates::page_path(&e.url);
-                item.insert(
-                    "cpk".into(),
-                    Attr::s(click_partition(&b.site, &path, &date)),
-                );
-                item.insert("csk".into(), Attr::s(format!("{}#{}", e.ts, e.id)));
+                let cpk = click_partition(&b.site, &path, &date);
+                let _ = item_json::field("cpk", &cpk, &mut item, first);
+                let _ = item_json::field("csk", &tail, &mut item, first);
             }
-            item
+            let _ = item_json::field("at", &at, &mut item, first);
+            let _ = item_json::fields(e, &mut item, first);
+            if !shared_item.is_empty() {
+                item.push(b',');
+                item.extend_from_slice(&shared_item);
+            }
+            item.push(b'}');
+            ItemJson::from_written(item)
         })
         .collect();
     EventRecords { items, ndjson }
@@ -436,7 +455,12 @@ mod tests {
                 {"id": "e3", "k": "error", "ts": sent - 500, "url": "/p", "msg": "boom"}
             ]
         });
-        let mut env = ingest::parse(&serde_json::to_vec(&body).unwrap(), NOW).unwrap();
+        enveloped(&body)
+    }
+
+    /// `body` as the consumer reads it, from a client in DE whose IP hashed to `abc`.
+    fn enveloped(body: &Value) -> Envelope {
+        let mut env = ingest::parse(&serde_json::to_vec(body).unwrap(), NOW).unwrap();
         env.client = Client {
             ip_hash: Some("abc".into()),
             country: Some("DE".into()),
@@ -445,9 +469,18 @@ mod tests {
         env
     }
 
+    /// The items of `env`'s events, read back.
+    fn items(env: &Envelope) -> Vec<Item> {
+        event_records(env, 30)
+            .items
+            .iter()
+            .map(|i| i.parse().unwrap())
+            .collect()
+    }
+
     #[test]
     fn one_item_per_event_keyed_by_session_time_and_id() {
-        let items = event_records(&envelope(NOW), 30).items;
+        let items = items(&envelope(NOW));
         assert_eq!(items.len(), 3);
         let click = &items[1];
         assert_eq!(click["pk"].as_s(), Some("S#demo#s1"));
@@ -478,6 +511,100 @@ mod tests {
         assert_eq!(items[0]["title"].as_s(), Some("P"));
     }
 
+    /// Every kind of event, with a signed-in user and nested, null-holding properties.
+    fn every_kind() -> Envelope {
+        let body = json!({
+            "v": 1, "site": "demo", "batch": "b1", "sent": NOW, "vid": "v1", "sid": "s1", "uid": "u\"1",
+            "ctx": {"vw": 1280, "vh": 720, "dpr": 1.5, "lang": "en"},
+            "events": [
+                {"id": "e1", "k": "pageview", "ts": NOW - 9000, "url": "/p?q=1", "title": "P ✓", "ref": ""},
+                {"id": "e2", "k": "click", "ts": NOW - 8000, "url": "/p#x", "x": 0.25, "y": 300,
+                 "yr": 0.1, "sel": "main>a", "ex": 0.5, "ey": 0.5, "tag": "a", "txt": "Go\n",
+                 "href": "https://example.com/", "out": true, "rage": false, "dead": true},
+                {"id": "e3", "k": "scroll", "ts": NOW - 7000, "url": "/p", "max": 0.9, "marks": [25, 50]},
+                {"id": "e4", "k": "dwell", "ts": NOW - 6000, "url": "/p", "engaged_ms": 1, "visible_ms": 2, "total_ms": 3},
+                {"id": "e5", "k": "custom", "ts": NOW - 5000, "url": "/p", "name": "cart_add",
+                 "props": {"sku": "11", "qty": 2, "gift": false, "note": null}},
+                {"id": "e6", "k": "error", "ts": NOW - 4000, "url": "/p", "msg": "boom", "src": "/a.js", "line": 7, "col": 3}
+            ]
+        });
+        enveloped(&body)
+    }
+
+    #[test]
+    fn items_and_lines_are_the_flat_records_as_defined() {
+        // The definition, spelled the plain way: the event's JSON, `at` and the shared
+        // fields, merged; the item is that record as attributes (nulls left out) and its keys.
+        let env = every_kind();
+        let shared = shared_fields(&env);
+        let lines: Vec<Value> = String::from_utf8(event_records(&env, 30).ndjson)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let items = items(&env);
+        assert_eq!((lines.len(), items.len()), (6, 6));
+        for ((e, line), item) in env.batch.events.iter().zip(&lines).zip(&items) {
+            let Value::Object(mut flat) = serde_json::to_value(e).unwrap() else {
+                panic!("an event is an object")
+            };
+            for name in shared.keys().chain([&"at".to_string()]) {
+                assert!(!flat.contains_key(name), "{name} is an event field too");
+            }
+            flat.insert("at".into(), (e.ts + env.skew()).into());
+            flat.extend(shared.clone());
+            assert_eq!(line, &Value::Object(flat.clone()), "{}", e.id);
+
+            let Some(Attr::M(mut expected)) = Attr::from_value(Value::Object(flat)) else {
+                panic!("a record is a map")
+            };
+            let tail = format!("{}#{}", e.ts, e.id);
+            expected.insert("pk".into(), Attr::s("S#demo#s1"));
+            expected.insert("sk".into(), Attr::s(format!("E#{tail}")));
+            expected.insert("expires_at".into(), Attr::n(expires_at(&env, 30)));
+            expected.insert("rpk".into(), Attr::s("T#demo#2025-11-22"));
+            expected.insert("rsk".into(), Attr::s(&tail));
+            if e.data.kind() == "click" {
+                expected.insert("cpk".into(), Attr::s("K#demo#/p#2025-11-22"));
+                expected.insert("csk".into(), Attr::s(&tail));
+            }
+            assert_eq!(item, &expected, "{}", e.id);
+        }
+        // No name twice in an item's JSON (a map read back would hide it).
+        for item in event_records(&env, 30).items {
+            let mut names = top_names(item.as_bytes());
+            let all = names.len();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), all);
+        }
+    }
+
+    /// The names at the top of a JSON object, repeats kept.
+    fn top_names(json: &[u8]) -> Vec<String> {
+        struct Names;
+        impl<'de> serde::de::Visitor<'de> for Names {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Vec<String>, A::Error> {
+                let mut names = Vec::new();
+                while let Some((name, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                    names.push(name);
+                }
+                Ok(names)
+            }
+        }
+        use serde::Deserializer;
+        serde_json::Deserializer::from_slice(json)
+            .deserialize_map(Names)
+            .unwrap()
+    }
+
     #[test]
     fn keys_do_not_depend_on_when_a_batch_is_resent() {
         // A resend carries a later `sent` stamp and arrives later; keys stay the same.
@@ -486,8 +613,7 @@ mod tests {
         resent.batch.sent += 60_000;
         resent.received += 60_000;
         let keys = |e: &Envelope| -> Vec<(Attr, Attr)> {
-            event_records(e, 30)
-                .items
+            items(e)
                 .into_iter()
                 .map(|i| (i["pk"].clone(), i["sk"].clone()))
                 .collect()
@@ -517,7 +643,7 @@ mod tests {
         // The batch's send stamp is 10 minutes behind the server clock.
         let mut env = envelope(NOW);
         env.batch.sent -= 600_000;
-        let items = event_records(&env, 30).items;
+        let items = items(&env);
         assert_eq!(items[1]["at"].as_f64(), Some((NOW - 1000 + 600_000) as f64));
         assert_eq!(items[1]["ts"].as_f64(), Some((NOW - 1000) as f64));
     }

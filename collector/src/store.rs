@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregates;
 use crate::alerts::{self, Alert};
 use crate::aws::dynamodb::{Attr, DynamoDb, Item, Outcome, Update};
+use crate::aws::item_json::ItemJson;
 use crate::aws::s3::S3;
 use crate::aws::sns::Sns;
 use crate::aws::sqs::Sqs;
@@ -194,7 +195,12 @@ impl Stores {
             )
             .await?;
         self.dynamodb
-            .put_all(records::log_session_items(batch, retention))
+            .put_all(
+                records::log_session_items(batch, retention)
+                    .iter()
+                    .map(ItemJson::from)
+                    .collect(),
+            )
             .await?;
         let incidents = alerts::server_errors(batch, &self.severity_rules, self.alert_window_ms);
         for tx in records::log_counter_transactions(batch, &incidents, retention) {

@@ -8,6 +8,7 @@ mod support;
 use std::time::Duration;
 
 use collector::aws::dynamodb::{key, Attr, Item};
+use collector::aws::item_json::ItemJson;
 use collector::aws::sqs::Sqs;
 use collector::aws::Aws;
 use collector::clock;
@@ -473,6 +474,7 @@ async fn reads_stay_within_the_calls_a_request_may_make() {
             items.push(grid);
         }
     }
+    let items = items.iter().map(ItemJson::from).collect();
     stores().dynamodb.put_all(items).await.unwrap();
 
     let mut config = support::emulator().config();

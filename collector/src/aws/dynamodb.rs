@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::item_json::{self, ItemJson};
 use super::Aws;
 use crate::clock;
 use crate::error::{Error, Result};
@@ -217,17 +218,24 @@ impl<'a, R: Serialize> BatchWrite<'a, R> {
     }
 }
 
-/// One put of a `BatchWriteItem`: `{"PutRequest":{"Item":…}}`.
-#[derive(Serialize)]
-struct PutRequest<'a> {
-    #[serde(rename = "PutRequest")]
-    put: Put<'a>,
-}
-
-#[derive(Serialize)]
-struct Put<'a> {
-    #[serde(rename = "Item")]
-    item: &'a Item,
+/// The body of a `BatchWriteItem` putting `items` into `table`:
+/// `{"RequestItems":{"<table>":[{"PutRequest":{"Item":…}},…]}}`.
+pub fn batch_write_body(table: &str, items: &[ItemJson]) -> Vec<u8> {
+    let size: usize = items.iter().map(|i| i.as_bytes().len() + 32).sum();
+    let mut body = Vec::with_capacity(size + table.len() + 32);
+    body.extend_from_slice(b"{\"RequestItems\":{");
+    item_json::string(&mut body, table);
+    body.extend_from_slice(b":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"PutRequest\":{\"Item\":");
+        body.extend_from_slice(item.as_bytes());
+        body.extend_from_slice(b"}}");
+    }
+    body.extend_from_slice(b"]}}");
+    body
 }
 
 /// One action of a `TransactWriteItems`.
@@ -283,27 +291,25 @@ impl DynamoDb {
     /// Puts every item, 25 per BatchWriteItem call, retrying what DynamoDB leaves unprocessed
     /// with exponential backoff. A put overwrites an item with the same key, so writing the
     /// same items again (a redelivered batch) leaves the table as it was.
-    pub async fn put_all(&self, items: Vec<Item>) -> Result<()> {
+    pub async fn put_all(&self, items: Vec<ItemJson>) -> Result<()> {
         #[derive(Deserialize)]
         struct Out {
             #[serde(rename = "UnprocessedItems", default)]
             unprocessed: BTreeMap<String, Vec<Value>>,
         }
         for chunk in items.chunks(BATCH_WRITE_MAX) {
-            // The items are serialised where they are: building a JSON tree of each first
+            // The items come written (see `item_json`): building a JSON tree of each first
             // cost more CPU than anything else the consumer does. Only what DynamoDB hands
             // back as unprocessed (rare: throttling) travels as a tree.
-            let puts: Vec<PutRequest> = chunk
-                .iter()
-                .map(|item| PutRequest { put: Put { item } })
-                .collect();
             let mut unprocessed: Option<Vec<Value>> = None;
             for attempt in 0.. {
                 let left = unprocessed.as_ref().map_or(0, Vec::len);
                 before_attempt(attempt, "Items", left).await?;
                 let out: Out = match &unprocessed {
                     None => {
-                        self.call("BatchWriteItem", &BatchWrite::new(&self.table, &puts))
+                        let body = batch_write_body(&self.table, chunk);
+                        self.aws
+                            .json_body(SERVICE, "DynamoDB_20120810.BatchWriteItem", body)
                             .await?
                     }
                     Some(left) => {
@@ -583,15 +589,17 @@ mod tests {
 
     #[test]
     fn batch_writes_are_spelled_as_dynamodb_wants() {
-        let item = key("S#demo#s1", "E#1#a");
-        let puts = [PutRequest {
-            put: Put { item: &item },
-        }];
+        let items = [
+            ItemJson::from(&key("S#demo#s1", "E#1#a")),
+            ItemJson::from(&key("S#demo#s1", "E#2#b")),
+        ];
+        let body: Value = serde_json::from_slice(&batch_write_body("t\"1", &items)).unwrap();
         assert_eq!(
-            serde_json::to_value(BatchWrite::new("t", &puts)).unwrap(),
-            json!({"RequestItems": {"t": [{"PutRequest": {"Item": {
-                "pk": {"S": "S#demo#s1"}, "sk": {"S": "E#1#a"}
-            }}}]}})
+            body,
+            json!({"RequestItems": {"t\"1": [
+                {"PutRequest": {"Item": {"pk": {"S": "S#demo#s1"}, "sk": {"S": "E#1#a"}}}},
+                {"PutRequest": {"Item": {"pk": {"S": "S#demo#s1"}, "sk": {"S": "E#2#b"}}}}
+            ]}})
         );
     }
 

@@ -6,6 +6,7 @@
 //! (measured in ARCHITECTURE.md). SNS goes through `aws-sdk-sns` on the same reqwest client.
 
 pub mod dynamodb;
+pub mod item_json;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
@@ -168,6 +169,17 @@ impl Aws {
         target: &str,
         body: &(impl serde::Serialize + ?Sized),
     ) -> Result<T> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Runtime(e.to_string()))?;
+        self.json_body(service, target, body).await
+    }
+
+    /// [`Aws::json`] with the body already written.
+    pub async fn json_body<T: serde::de::DeserializeOwned>(
+        &self,
+        service: &'static str,
+        target: &str,
+        body: Vec<u8>,
+    ) -> Result<T> {
         let resp = self
             .send(Request {
                 service,
@@ -177,7 +189,7 @@ impl Aws {
                     ("content-type", "application/x-amz-json-1.0".into()),
                     ("x-amz-target", target.to_string()),
                 ],
-                body: serde_json::to_vec(body).map_err(|e| Error::Runtime(e.to_string()))?,
+                body,
             })
             .await?;
         if !(200..300).contains(&resp.status) {
