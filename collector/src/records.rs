@@ -67,8 +67,9 @@ pub fn event_records(env: &Envelope, retention_days: u32) -> EventRecords {
     let b = &env.batch;
     let skew = env.skew();
     let shared = shared_fields(env);
-    // The shared fields are written once, and copied into each line and item. (Serialising
-    // to a Vec cannot fail, nor can the event types' item form: see `item_json`.)
+    // The shared fields (never none: `rt` at least) are written once, and copied into each
+    // line and item. (Serialising to a Vec cannot fail, nor can the event types' item form:
+    // see `item_json`.)
     let shared_line = serde_json::to_vec(&shared).unwrap_or_default();
     let shared_line = shared_line.get(1..).unwrap_or_default();
     let mut shared_item = Vec::new();
@@ -77,8 +78,7 @@ pub fn event_records(env: &Envelope, retention_days: u32) -> EventRecords {
     let expires = expires_at(env, retention_days);
     let mut ndjson = Vec::with_capacity(b.events.len() * (shared_line.len() + 256));
     let capacity = 2 * shared_item.len() + 512;
-    let mut day = None;
-    let mut rpk = String::new();
+    let (mut day, mut date, mut rpk) = (i64::MIN, String::new(), String::new());
     let items = b
         .events
         .iter()
@@ -95,11 +95,11 @@ pub fn event_records(env: &Envelope, retention_days: u32) -> EventRecords {
 
             let tail = format!("{}#{}", e.ts, e.id);
             // Index keys from the client's own time, like every key: the same on each
-            // delivery. (A batch's events are nearly always of one day: its key made once.)
-            let (date, _) = clock::utc_date_hour(e.ts);
-            if day.as_ref() != Some(&date) {
+            // delivery. (A batch's events are nearly always of one day: its keys made once.)
+            if clock::day_of(e.ts) != day {
+                day = clock::day_of(e.ts);
+                date = clock::date_of_day(day);
                 rpk = recent_partition(&b.site, &date);
-                day = Some(date.clone());
             }
             let mut item = Vec::with_capacity(capacity);
             item.push(b'{');
@@ -117,10 +117,8 @@ pub fn event_records(env: &Envelope, retention_days: u32) -> EventRecords {
             }
             let _ = item_json::field("at", &at, &mut item, first);
             let _ = item_json::fields(e, &mut item, first);
-            if !shared_item.is_empty() {
-                item.push(b',');
-                item.extend_from_slice(&shared_item);
-            }
+            item.push(b',');
+            item.extend_from_slice(&shared_item);
             item.push(b'}');
             ItemJson::from_written(item)
         })
@@ -517,7 +515,8 @@ mod tests {
             "v": 1, "site": "demo", "batch": "b1", "sent": NOW, "vid": "v1", "sid": "s1", "uid": "u\"1",
             "ctx": {"vw": 1280, "vh": 720, "dpr": 1.5, "lang": "en"},
             "events": [
-                {"id": "e1", "k": "pageview", "ts": NOW - 9000, "url": "/p?q=1", "title": "P ✓", "ref": ""},
+                // (The day before the rest: a batch across midnight.)
+                {"id": "e1", "k": "pageview", "ts": NOW - DAY_MS, "url": "/p?q=1", "title": "P ✓", "ref": ""},
                 {"id": "e2", "k": "click", "ts": NOW - 8000, "url": "/p#x", "x": 0.25, "y": 300,
                  "yr": 0.1, "sel": "main>a", "ex": 0.5, "ey": 0.5, "tag": "a", "txt": "Go\n",
                  "href": "https://example.com/", "out": true, "rage": false, "dead": true},
@@ -562,7 +561,8 @@ mod tests {
             expected.insert("pk".into(), Attr::s("S#demo#s1"));
             expected.insert("sk".into(), Attr::s(format!("E#{tail}")));
             expected.insert("expires_at".into(), Attr::n(expires_at(&env, 30)));
-            expected.insert("rpk".into(), Attr::s("T#demo#2025-11-22"));
+            let day = if e.id == "e1" { "2025-11-21" } else { "2025-11-22" };
+            expected.insert("rpk".into(), Attr::s(format!("T#demo#{day}")));
             expected.insert("rsk".into(), Attr::s(&tail));
             if e.data.kind() == "click" {
                 expected.insert("cpk".into(), Attr::s("K#demo#/p#2025-11-22"));

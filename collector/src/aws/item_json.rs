@@ -127,10 +127,16 @@ impl Compound<'_> {
         Ok(())
     }
 
-    fn entry<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Unsupported> {
+    /// The comma (unless first), `key` and its colon; returns where the entry started.
+    fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<usize, Unsupported> {
         let mark = self.begin();
-        string(self.out, key);
+        key.serialize(Key { out: self.out })?;
         self.out.push(b':');
+        Ok(mark)
+    }
+
+    fn entry<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Unsupported> {
+        let mark = self.key(key)?;
         self.value(mark, value)
     }
 }
@@ -182,10 +188,16 @@ impl<'a> Nested<'a> {
     }
 }
 
-macro_rules! numbers {
-    ($($method:ident($ty:ty)),*) => {
-        $(fn $method(self, v: $ty) -> Result<bool, Unsupported> {
-            number(self.out, v)
+/// A `Serializer`'s eight integer methods, each `$body` with `$this` and the integer `$v`.
+macro_rules! integers {
+    ($ok:ty, |$this:ident, $v:ident| $body:expr) => {
+        integers!(@ $ok, $this, $v, $body; serialize_i8(i8), serialize_i16(i16),
+            serialize_i32(i32), serialize_i64(i64), serialize_u8(u8), serialize_u16(u16),
+            serialize_u32(u32), serialize_u64(u64));
+    };
+    (@ $ok:ty, $this:ident, $v:ident, $body:expr; $($method:ident($ty:ty)),*) => {
+        $(fn $method($this, $v: $ty) -> Result<$ok, Unsupported> {
+            $body
         })*
     };
 }
@@ -209,16 +221,7 @@ impl<'a> ser::Serializer for AttrValue<'a> {
         });
         Ok(true)
     }
-    numbers!(
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64)
-    );
+    integers!(bool, |self, v| number(self.out, v));
     fn serialize_f32(self, v: f32) -> Result<bool, Unsupported> {
         // As a JSON value holds it: widened to f64.
         self.serialize_f64(f64::from(v))
@@ -372,10 +375,7 @@ impl ser::SerializeMap for NestedMap<'_> {
     type Ok = bool;
     type Error = Unsupported;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
-        let mut c = self.map.compound();
-        self.mark = c.begin();
-        key.serialize(Key { out: c.out })?;
-        c.out.push(b':');
+        self.mark = self.map.compound().key(key)?;
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
@@ -403,9 +403,7 @@ impl ser::SerializeMap for TopMap<'_> {
     type Ok = ();
     type Error = Unsupported;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
-        self.mark = self.map.begin();
-        key.serialize(Key { out: self.map.out })?;
-        self.map.out.push(b':');
+        self.mark = self.map.key(key)?;
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
@@ -552,14 +550,6 @@ impl Key<'_> {
     }
 }
 
-macro_rules! number_keys {
-    ($($method:ident($ty:ty)),*) => {
-        $(fn $method(self, v: $ty) -> Result<(), Unsupported> {
-            self.number(v)
-        })*
-    };
-}
-
 impl ser::Serializer for Key<'_> {
     type Ok = ();
     type Error = Unsupported;
@@ -571,16 +561,7 @@ impl ser::Serializer for Key<'_> {
     type SerializeStruct = ser::Impossible<(), Unsupported>;
     type SerializeStructVariant = ser::Impossible<(), Unsupported>;
 
-    number_keys!(
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64)
-    );
+    integers!((), |self, v| self.number(v));
     fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
         self.text(v)
     }
@@ -796,8 +777,11 @@ mod tests {
     }
 
     #[test]
-    fn a_top_level_that_is_not_a_map_is_refused() {
+    fn what_has_no_item_form_is_refused() {
         assert!(fields(&[1, 2], &mut Vec::new(), &mut true).is_err());
-        assert!(fields(&json!({"bad": {"key": 1}}), &mut Vec::new(), &mut true).is_ok());
+        assert!(fields(&"text", &mut Vec::new(), &mut true).is_err());
+        let bool_keys = std::collections::BTreeMap::from([(true, 1)]);
+        assert!(fields(&json!({"m": {}}), &mut Vec::new(), &mut true).is_ok());
+        assert!(field("m", &bool_keys, &mut Vec::new(), &mut true).is_err());
     }
 }
