@@ -561,7 +561,11 @@ mod tests {
             expected.insert("pk".into(), Attr::s("S#demo#s1"));
             expected.insert("sk".into(), Attr::s(format!("E#{tail}")));
             expected.insert("expires_at".into(), Attr::n(expires_at(&env, 30)));
-            let day = if e.id == "e1" { "2025-11-21" } else { "2025-11-22" };
+            let day = if e.id == "e1" {
+                "2025-11-21"
+            } else {
+                "2025-11-22"
+            };
             expected.insert("rpk".into(), Attr::s(format!("T#demo#{day}")));
             expected.insert("rsk".into(), Attr::s(&tail));
             if e.data.kind() == "click" {
