@@ -3,26 +3,38 @@
 // numbers and short strings. wasm-bindgen imports this file (src/browser/mod.rs) and bundles
 // it into the glue. Nothing here may throw into the page: every listener runs inside `safe`.
 //
-// The page reaches the tracker through one function, the wasm's export `wake(what, a, b)`
-// (codes below, the same in src/browser/mod.rs). What an event carries beyond two numbers (a
-// click's target, an error's message) waits in `nums`/`texts` for the wasm to read back, in
-// one call for the numbers and one for the strings: a call across the boundary costs more
-// than the data it carries (a click's dozen strings read one by one cost it 10–15 % more,
-// measured cold).
+// The page reaches the tracker through one function, the wasm's export `wake` (codes below,
+// the same in src/browser/mod.rs), called by `wake` here. What an event carries beyond a
+// number (a click's target, an error's message) waits in `nums`/`texts` for the wasm to read
+// back, in one call for the numbers and one for the strings: a call across the boundary costs
+// more than the data it carries (a click's dozen strings read one by one cost it 10–15 % more,
+// measured cold). Inputs and scrolls, many a second, call nothing: what they leave is told
+// with the next call, whatever it is.
 
 // (Read through globalThis: the package may be imported where there is no page, as in
 // server-side rendering; only `listen` and what it starts touch the page.)
 const w = globalThis;
 const d = w.document;
-let wake;
+let tracker;
+/** Since the last call into the wasm: when the latest input was (-1: none), and the deepest
+ * scroll position (`top` -1: none). */
+let input = -1,
+  top = -1,
+  viewport = 0;
+/** Tells the wasm of an event (`what`, and a number), and of the inputs and scrolling since
+ * the last call. (Exported for the wasm's tests, which tell it so before reading.) */
+export function wake(what, a) {
+  const i = input,
+    t = top;
+  input = top = -1;
+  tracker(what, a, i, t, viewport);
+}
 /** The event being handed over: its numbers, and its strings joined by NUL. */
 let nums = [];
 let texts = "";
 let mutations;
 
 const CLICK = 0,
-  INPUT = 1,
-  SCROLL = 2,
   VISIBILITY = 3,
   FOCUS = 4,
   LEAVE = 5,
@@ -52,8 +64,9 @@ function safe(f) {
  * tracker's state borrowed. A NUL, the separator, becomes U+FFFD in each string, as the HTML
  * parser makes it; none and "" are the same to the wasm. */
 function hand(what, n, t) {
-  // (A number stays as it is, NaN too: the wasm refuses a property that is not finite.)
-  nums = n.map((x) => (typeof x == "number" ? x : +x || 0));
+  // (Every number is one already: DOM readings, and `track`'s codes and values, NaN too,
+  // which the wasm refuses as not finite.)
+  nums = n;
   texts = t.map((s) => (s == null ? "" : ("" + s).replaceAll("\0", "\ufffd"))).join("\0");
   wake(what, 0);
 }
@@ -317,7 +330,7 @@ export const stop = () => (off?.abort(), mutations?.disconnect(), (sid = undefin
  * selectors and the most elements a label's target may hold (src/clicks.rs), the most steps
  * up the tree a selector needs (src/selector.rs). */
 export function listen(exports, spa, prerendering, maskedRule, interactiveRule, elements, steps) {
-  wake = exports.wake;
+  tracker = exports.wake;
   masked = maskedRule;
   interactive = interactiveRule;
   maxElements = elements;
@@ -341,9 +354,20 @@ export function listen(exports, spa, prerendering, maskedRule, interactiveRule, 
     target.addEventListener(type, safe(f), { passive: true, capture, signal: off.signal });
   on(d, "click", click, true);
   on(d, "submit", (e) => e.target instanceof Element && e.target.hasAttribute("data-spoor-event") && marked(e.target), true);
-  for (const type of ["pointerdown", "keydown", "touchstart", "wheel"]) on(w, type, () => wake(INPUT, 0), true);
-  // Read where it happens: scroll events come at most once per frame (per scrolling box).
-  on(w, "scroll", () => wake(SCROLL, w.scrollY, w.innerHeight), true);
+  for (const type of ["pointerdown", "keydown", "touchstart", "wheel"]) on(w, type, () => (input = now()), true);
+  // Read where it happens (scroll events come at most once per frame, per scrolling box);
+  // only the deepest position counts.
+  on(
+    w,
+    "scroll",
+    () => {
+      const y = w.scrollY,
+        h = w.innerHeight;
+      input = now();
+      if (top < 0 || y + h > top + viewport) (top = y), (viewport = h);
+    },
+    true,
+  );
   on(d, "visibilitychange", () => wake(VISIBILITY, d.hidden ? 0 : 1));
   on(w, "focus", () => wake(FOCUS, 1));
   on(w, "blur", () => wake(FOCUS, 0));

@@ -82,6 +82,11 @@ impl Dwell {
         }
     }
 
+    #[cfg(test)]
+    pub fn last_input(&self) -> f64 {
+        self.last_input
+    }
+
     pub fn is_visible(&self) -> bool {
         self.visible
     }

@@ -210,9 +210,13 @@ impl<E: Env> Tracker<E> {
     /// Activity: an input, a click, a custom event, a new view. After [`session::IDLE_MS`]
     /// without any, in this tab and in the id storage (where other tabs keep theirs), a new
     /// session begins; what was recorded before is sealed under the old id.
-    #[inline(never)] // called from five places; one copy
     fn activity(&mut self) {
-        let now = self.env.wall();
+        self.activity_at(self.env.wall());
+    }
+
+    /// [`activity`](Self::activity) at `now` on the wall clock.
+    #[inline(never)] // called from six places; one copy
+    fn activity_at(&mut self, now: i64) {
         let mut keep = now - self.kept >= session::KEEP_EVERY_MS;
         if now - self.active > session::IDLE_MS {
             let kept = self.env.kept_session();
@@ -371,18 +375,31 @@ impl<E: Env> Tracker<E> {
         self.answered = true;
     }
 
-    /// A pointer, key or touch input: the visitor is engaged.
-    pub fn input(&mut self) {
-        let now = self.env.now();
-        self.dwell.input(now);
-        self.activity();
+    /// An input (pointer, key, touch, wheel, scroll) at `at` on the monotonic clock: the
+    /// visitor is engaged. The page tells of inputs late, with its next call of any kind:
+    /// nothing changes the tracker's state in between, so accruing up to `at` then is exact.
+    pub fn input(&mut self, at: f64) {
+        self.dwell.input(at);
+        // (Both times from `performance.now()`, the input's first.)
+        self.activity_at(self.env.wall() - (self.env.now() - at) as i64);
     }
 
-    /// The page scrolled to `top` with a viewport `viewport` px high: an input, an answer to
-    /// a pending click, and a depth. (Browsers fire scroll events once per frame, at most, so
-    /// this is read at the rate a rAF would read it, with no timer and no call back.)
+    /// What the page holds of inputs and scrolls since it last called: the latest input's
+    /// time (`input`, -1 if none), the deepest position scrolled to (`top`, -1 if none).
+    #[inline(never)]
+    pub fn told(&mut self, input: f64, top: f64, viewport: f64) {
+        if top >= 0.0 {
+            self.scrolled(top, viewport);
+        }
+        if input >= 0.0 {
+            self.input(input);
+        }
+    }
+
+    /// The page scrolled to `top` with a viewport `viewport` px high (its deepest position
+    /// since the page last called): an answer to a pending click, and a depth. (The scroll
+    /// is an input too, told as such.)
     pub fn scrolled(&mut self, top: f64, viewport: f64) {
-        self.input();
         self.answer();
         // Seen past the document's end as last measured: it grew unobserved (a layout where
         // no observed box resizes). Measured again, rarely, rather than on every scroll.
@@ -624,6 +641,12 @@ impl<E: Env> Tracker<E> {
         for id in handed {
             self.outbox.done(&id);
         }
+    }
+
+    /// When the view last had an input, as the tracker knows it.
+    #[cfg(test)]
+    pub fn last_input(&self) -> f64 {
+        self.dwell.last_input()
     }
 
     /// This page's key in the offline store.

@@ -35,11 +35,10 @@ use page::{num, texts, Page, LOCAL};
 /// not tracking). `page.js` watches it for an opt-out in another tab.
 const OPT_OUT_KEY: &str = "spoor.optout";
 
-/// What `wake(what, a, b)` from `page.js` means (the same numbers there).
+/// What `wake(what, a, …)` from `page.js` means (the same numbers there).
 pub(crate) mod wake {
     pub const CLICK: u32 = 0;
-    pub const INPUT: u32 = 1;
-    pub const SCROLL: u32 = 2;
+    // (1 and 2, once inputs and scrolls: now told with every call, see `wake`)
     pub const VISIBILITY: u32 = 3;
     pub const FOCUS: u32 = 4;
     pub const LEAVE: u32 = 5;
@@ -175,46 +174,50 @@ fn resume() {
 }
 
 /// What the page's events mean to the tracker: `page.js` calls this for each, with the
-/// event's code and up to two numbers. (Exported for `page.js` alone; `js/api.js` does not
-/// re-export it.)
+/// event's code and a number. Inputs and scrolling, which come many times a second,
+/// call nothing: each call tells what `page.js` holds of them since the previous one — the
+/// time of the latest input (`input`, -1 if none) and the deepest scroll position (`top`
+/// -1 if none). Between two calls the tracker's state is constant, so telling them late
+/// changes no figure. (Exported for `page.js` alone; `js/api.js` does not re-export it.)
 #[wasm_bindgen(skip_typescript)]
-pub fn wake(what: u32, a: f64, b: f64) {
-    with(|t| match what {
-        wake::CLICK => click(t),
-        wake::INPUT => t.input(),
-        wake::SCROLL => t.scrolled(a, b),
-        wake::VISIBILITY => t.visibility(a != 0.0),
-        wake::FOCUS => t.focus(a != 0.0),
-        wake::LEAVE => t.leave(),
-        wake::THAWED => t.thawed(),
-        wake::SHOWN => t.navigate(true),
-        wake::ONLINE => t.online(),
-        wake::NAVIGATE => t.navigate(false),
-        wake::MUTATED => t.mutated(),
-        wake::RESIZED => t.resized(a),
-        wake::SENT => t.sent(a as u16),
-        wake::FLUSH => t.timer(Timer::Flush),
-        wake::BEAT => t.timer(Timer::Beat),
-        wake::DEAD => t.timer(Timer::Dead(a as u32)),
-        wake::ERROR => {
-            let (n, s) = (num(), texts());
-            let mut s = Parts(&s);
-            let (line, col) = (n.first().copied(), n.get(1).copied());
-            t.error(
-                s.next().into(),
-                s.next().into(),
-                line.unwrap_or(0.0) as u32,
-                col.unwrap_or(0.0) as u32,
-            );
+pub fn wake(what: u32, a: f64, input: f64, top: f64, viewport: f64) {
+    with(|t| {
+        t.told(input, top, viewport);
+        match what {
+            wake::CLICK => click(t),
+            wake::VISIBILITY => t.visibility(a != 0.0),
+            wake::FOCUS => t.focus(a != 0.0),
+            wake::LEAVE => t.leave(),
+            wake::THAWED => t.thawed(),
+            wake::SHOWN => t.navigate(true),
+            wake::ONLINE => t.online(),
+            wake::NAVIGATE => t.navigate(false),
+            wake::MUTATED => t.mutated(),
+            wake::RESIZED => t.resized(a),
+            wake::SENT => t.sent(a as u16),
+            wake::FLUSH => t.timer(Timer::Flush),
+            wake::BEAT => t.timer(Timer::Beat),
+            wake::DEAD => t.timer(Timer::Dead(a as u32)),
+            wake::ERROR => {
+                let (n, s) = (num(), texts());
+                let mut s = Parts(&s);
+                let (line, col) = (n.first().copied(), n.get(1).copied());
+                t.error(
+                    s.next().into(),
+                    s.next().into(),
+                    line.unwrap_or(0.0) as u32,
+                    col.unwrap_or(0.0) as u32,
+                );
+            }
+            wake::OPTED_OUT => forget(t),
+            wake::CUSTOM => {
+                let s = texts();
+                let mut s = Parts(&s);
+                let name = s.next();
+                t.custom(name, &props(&num(), s));
+            }
+            _ => {}
         }
-        wake::OPTED_OUT => forget(t),
-        wake::CUSTOM => {
-            let s = texts();
-            let mut s = Parts(&s);
-            let name = s.next();
-            t.custom(name, &props(&num(), s));
-        }
-        _ => {}
     });
 }
 

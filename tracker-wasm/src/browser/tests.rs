@@ -17,6 +17,14 @@ wasm_bindgen_test_configure!(run_in_browser);
 extern "C" {
     fn script(el: &Element);
     fn track(name: &str, props: JsValue);
+    /// Calls the wasm as any event does, telling it the inputs and scrolls held till then.
+    #[wasm_bindgen(js_name = wake)]
+    fn call(what: u32, a: f64);
+}
+
+/// What `page.js` holds of inputs and scrolls, told to the tracker (as the next event would).
+fn told() {
+    call(u32::MAX, 0.0);
 }
 
 fn window() -> Window {
@@ -63,6 +71,7 @@ fn started() {
 /// Takes every event recorded so far (the pending click included), as the wire format
 /// parses them, and empties the outbox.
 fn drain() -> Vec<wire::Event> {
+    told();
     let bodies: Vec<String> = with(|t| t.drain()).unwrap();
     bodies
         .iter()
@@ -620,6 +629,7 @@ async fn depth_is_right_on_a_page_whose_root_has_a_fixed_height() {
     let scrolled = next_event("scroll");
     window().scroll_to_with_x_and_y(0.0, 2000.0);
     scrolled.await.unwrap();
+    told();
     with(|t| t.report());
     let depth = drain()
         .into_iter()
@@ -656,6 +666,7 @@ async fn the_deepest_scroll_position_is_kept_when_the_page_scrolls_back() {
     window().scroll_to_with_x_and_y(0.0, 0.0);
     scrolled.await.unwrap();
     // Reported back at the top: what counts is where the visitor got to.
+    told();
     with(|t| t.report());
     let scrolls: Vec<wire::Scroll> = drain()
         .into_iter()
@@ -669,5 +680,26 @@ async fn the_deepest_scroll_position_is_kept_when_the_page_scrolls_back() {
     assert_eq!(
         (scrolls[0].max, scrolls[0].marks.as_slice()),
         (1.0, &[25, 50, 75, 90, 100][..])
+    );
+}
+
+#[wasm_bindgen_test]
+fn an_input_is_told_with_the_next_call_at_the_time_it_happened() {
+    started();
+    told();
+    // A key pressed: the listener only notes when; the tracker learns of it with its next
+    // call (here the test's), which tells the time of the input, not its own.
+    let clock = window().performance().unwrap();
+    let pressed = clock.now();
+    window()
+        .dispatch_event(&web_sys::Event::new("keydown").unwrap())
+        .unwrap();
+    let noted = clock.now();
+    assert!(with(|t| t.last_input()).unwrap() <= pressed, "not told yet");
+    told();
+    let input = with(|t| t.last_input()).unwrap();
+    assert!(
+        pressed <= input && input <= noted,
+        "{pressed} <= {input} <= {noted}"
     );
 }

@@ -419,13 +419,13 @@ fn a_session_goes_on_while_alive_and_ends_after_thirty_idle_minutes() {
     flush(&mut t);
     t.sent(202);
     t.env.wall += 20 * 60_000;
-    t.input();
+    t.input(t.env.now);
     t.env.wall += 20 * 60_000;
-    t.input();
+    t.input(t.env.now);
     assert_eq!(t.header.sid, "s", "never 30 minutes without activity");
     t.error("before".into(), "a.js".into(), 1, 1);
     t.env.wall += session::IDLE_MS + 1;
-    t.input();
+    t.input(t.env.now);
     let sid = t.header.sid.clone();
     assert_ne!(sid, "s");
     assert_eq!(t.env.handed.last(), Some(&sid));
@@ -480,16 +480,16 @@ fn another_tab_keeps_a_shared_session_alive_and_the_entry_is_kept_sparingly() {
     // Inputs many times a minute write the entry once a minute at most.
     for _ in 0..100 {
         t.env.wall += 100;
-        t.input();
+        t.input(t.env.now);
     }
     assert_eq!(t.env.handed.len(), writes);
     t.env.wall += session::KEEP_EVERY_MS;
-    t.input();
+    t.input(t.env.now);
     assert_eq!(t.env.handed.len(), writes + 1);
     // Idle here for an hour, but another tab was active a minute ago: the same session.
     t.env.wall += 60 * 60_000;
     t.env.session = Some(session::entry("s", t.env.wall - 60_000));
-    t.input();
+    t.input(t.env.now);
     assert_eq!(t.header.sid, "s");
     // Leaving keeps the last activity to the ms, for the next page.
     t.env.wall += 5_000;
@@ -771,4 +771,46 @@ impl Tracker<Page> {
         let bodies = self.drain();
         self.env.posts.extend(bodies);
     }
+}
+
+#[test]
+fn an_input_told_late_counts_as_if_told_when_it_happened() {
+    // The page tells of inputs (and scrolls) with its next call, whatever it is: dwell time
+    // and the session's last activity come out the same as if told at once.
+    let visit = |late: bool| {
+        let mut t = started();
+        let step = |t: &mut Tracker<Page>, ms: i64| {
+            t.env.now += ms as f64;
+            t.env.wall += ms;
+        };
+        step(&mut t, 40_000); // idle past the 30 s an input keeps the view engaged
+        let at = t.env.now;
+        if !late {
+            t.input(at);
+        }
+        step(&mut t, 10_000);
+        if late {
+            t.input(at);
+        }
+        step(&mut t, 25_000); // the input's 30 s of engagement ended 5 s ago
+        t.leave();
+        let dwell = t
+            .env
+            .beacons
+            .iter()
+            .flat_map(|b| parse(b).events)
+            .find_map(|e| match e.data {
+                wire::EventData::Dwell(d) => Some(d),
+                _ => None,
+            })
+            .expect("a dwell report");
+        (dwell, t.env.session.clone())
+    };
+    let (dwell, session) = visit(true);
+    assert_eq!((dwell.engaged_ms, dwell.total_ms), (60_000, 75_000));
+    assert_eq!(
+        session,
+        Some(session::entry("s", 1_763_791_200_000 + 40_000))
+    );
+    assert_eq!(visit(false), (dwell, session));
 }
