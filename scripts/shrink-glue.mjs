@@ -2,8 +2,9 @@
 // - renames the wasm imports the glue provides (`./tracker_bg.js` / `__wbg_num_f2d27251d333a631`
 //   and more) and the modules they come from to short names, in the wasm's import section and
 //   in the JS glue that provides them: their hashes are pure entropy that gzip cannot shrink;
-// - shortens the glue's warnings to developers (a server without the wasm MIME type, old
-//   arguments to init): ~170 B gzip of English that a page's visitors download and never see;
+// - shortens the glue's messages to developers (a failed fetch of the wasm, a server without
+//   its MIME type, old arguments to init): ~190 B gzip of English that a page's visitors
+//   download and never see;
 // - the glue is then minified by esbuild (scripts/build-tracker.sh).
 // Usage: node scripts/shrink-glue.mjs pkg/tracker_bg.wasm pkg/tracker.js
 import { readFileSync, writeFileSync } from "node:fs";
@@ -138,13 +139,14 @@ for (const [from, to] of modules) {
 const warnings = [
   [
     "\"`WebAssembly.instantiateStreaming` failed because your server does not serve Wasm with `application/wasm` MIME type. Falling back to `WebAssembly.instantiate` which is slower. Original error:\\n\"",
-    '"spoor: serve the .wasm as application/wasm"',
+    '"spoor: serve .wasm as application/wasm"',
   ],
   ["'using deprecated parameters for `initSync()`; pass a single object instead'", '"spoor: initSync({ module })"'],
   [
     "'using deprecated parameters for the initialization function; pass a single object instead'",
     '"spoor: init({ module_or_path })"',
   ],
+  ["`failed to fetch Wasm: ${module.status} ${module.statusText} fetching '${module.url}'`", "`spoor: ${module.url}: ${module.status}`"],
 ];
 for (const [from, to] of warnings) {
   if (!js.includes(from)) throw new Error(`warning ${from} not found in ${jsPath}: did wasm-bindgen's output change?`);

@@ -22,8 +22,8 @@ let input = -1,
   top = -1,
   viewport = 0;
 /** Tells the wasm of an event (`what`, and a number), and of the inputs and scrolling since
- * the last call. (Exported for the wasm's tests, which tell it so before reading.) */
-export function wake(what, a) {
+ * the last call. */
+function wake(what, a) {
   const i = input,
     t = top;
   input = top = -1;

@@ -102,6 +102,8 @@ pub struct Tracker<E: Env> {
     header: Header,
     /// Whether undelivered batches are kept in the offline store.
     offline: bool,
+    /// Whether this page's entry in the offline store holds batches.
+    stored: bool,
     /// This page's entry in the offline store: random, so tabs sharing a session id (kept
     /// in `localStorage`, or a duplicated tab) never overwrite each other's batches.
     key: String,
@@ -155,6 +157,7 @@ impl<E: Env> Tracker<E> {
             config,
             header,
             offline,
+            stored: false,
             key,
             outbox: Outbox::new(Limits::default()),
             sending: None,
@@ -560,7 +563,7 @@ impl<E: Env> Tracker<E> {
             .seal(&self.header, || ids::random_id(env.random_bytes()));
     }
 
-    /// Seals what is queued, keeps the offline store current, and sends. `away`: the page is
+    /// Seals what is queued and sends, keeping in the offline store what is held back. `away`: the page is
     /// being hidden or unloaded, so every batch goes to a beacon now — if the collector has
     /// been answering and the browser is online. Otherwise the batches stay in the offline
     /// store for the next page, since a beacon's fate is never reported back; but what the
@@ -578,13 +581,21 @@ impl<E: Env> Tracker<E> {
             }
             return;
         }
-        self.persist();
-        if self.sending.is_some() || !online {
+        // The offline store keeps batches at risk: held back (offline, backing off after a
+        // failure: see `sent`), or left when the page goes (above). Not those on their way to a
+        // send expected to succeed: a write costs the page more script than the send itself
+        // (localStorage, ~0.8 ms measured in Chromium), and a crash while one is in flight
+        // loses no more than one in the seconds before it was sealed would.
+        if self.sending.is_some() {
             return;
         }
         let wait = self.retry_at - self.env.now();
-        if wait > 0.0 {
-            return self.schedule_flush(wait as i32);
+        if !online || wait > 0.0 {
+            self.persist();
+            if online {
+                self.schedule_flush(wait as i32);
+            }
+            return;
         }
         let Some(batch) = self.outbox.sealed().next() else {
             return;
@@ -623,7 +634,9 @@ impl<E: Env> Tracker<E> {
                 return self.schedule_flush(delay as i32);
             }
         }
-        self.persist();
+        if self.stored {
+            self.persist(); // what was kept, less what just went
+        }
         if self.outbox.sealed().next().is_some() {
             self.send(false);
         }
@@ -659,9 +672,12 @@ impl<E: Env> Tracker<E> {
     /// are none); false if some are left that it does not keep.
     fn persist(&mut self) -> bool {
         let pending = self.outbox.sealed().next().is_some();
-        if !self.offline {
-            return !pending;
+        if !self.offline || !(pending || self.stored) {
+            return !pending; // nothing to keep, or no entry to remove
         }
+        // (After a failed write the entry may hold less, or more: what it holds is resent at
+        // worst, and stored once by the collector.)
+        self.stored = pending;
         if pending {
             let text = mirror::encode(self.outbox.sealed());
             self.env.save(&self.key, Some(&text))
@@ -677,6 +693,7 @@ impl<E: Env> Tracker<E> {
         for text in entries {
             self.outbox.resume(mirror::decode(text));
         }
+        // (Out of the store now, like a batch just sealed: kept again if held back.)
         if self.outbox.sealed().next().is_some() {
             self.send(false);
         }

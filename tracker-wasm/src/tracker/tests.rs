@@ -245,12 +245,8 @@ fn a_pageview_waits_for_the_flush_timer_and_is_forgotten_once_delivered() {
     let batch = parse(&t.env.posts[0]);
     assert_eq!((batch.site.as_str(), batch.sid.as_str()), ("shop", "s"));
     assert_eq!(kinds(&t.env.posts[0]), ["pageview"]);
-    assert!(t.env.store.contains_key(t.key()), "kept until answered");
     t.sent(202);
-    assert!(
-        t.env.store.is_empty(),
-        "delivered: the offline entry is gone"
-    );
+    assert!(t.env.store.is_empty(), "delivered: never written");
     t.env.timers.clear();
     t.send(false);
     assert_eq!(t.env.posts.len(), 1, "nothing left to send");
@@ -541,6 +537,37 @@ fn nothing_is_recorded_after_the_page_is_gone_until_it_comes_back() {
 }
 
 #[test]
+fn the_offline_store_is_written_for_batches_held_back_not_for_those_sent() {
+    let mut t = started();
+    flush(&mut t);
+    t.sent(202);
+    t.custom("a", &[]);
+    t.env.timers.clear();
+    t.send(false);
+    assert!(t.env.store.is_empty(), "on their way: not written");
+    // The send fails: kept, and what is sealed while backing off joins it.
+    t.sent(503);
+    assert_eq!(mirror::decode(&t.env.store[t.key()]).len(), 1);
+    t.custom("b", &[]);
+    t.send(false);
+    assert_eq!(t.env.posts.len(), 2, "backing off");
+    assert_eq!(mirror::decode(&t.env.store[t.key()]).len(), 2);
+    // Delivered one by one: the entry shrinks, then goes.
+    t.env.now += 60_000.0;
+    t.send(false);
+    t.sent(202);
+    assert_eq!(mirror::decode(&t.env.store[t.key()]).len(), 1);
+    t.sent(202);
+    assert!(t.env.store.is_empty());
+    // Offline: kept, not sent.
+    t.env.offline = true;
+    t.custom("c", &[]);
+    t.send(false);
+    assert_eq!(t.env.posts.len(), 4);
+    assert_eq!(mirror::decode(&t.env.store[t.key()]).len(), 1);
+}
+
+#[test]
 fn what_an_earlier_page_left_is_sent_first() {
     let mut earlier = started();
     earlier.env.offline = true;
@@ -551,6 +578,12 @@ fn what_an_earlier_page_left_is_sent_first() {
     let mut t = started();
     t.resume(&[entry]);
     assert_eq!(t.env.posts.len(), 1, "sent at once");
+    t.sent(503);
+    let kept = mirror::decode(&t.env.store[t.key()]);
+    assert_eq!(
+        kept[0].id, left.batch,
+        "held back: kept again, under this page's key"
+    );
     let first = parse(&t.env.posts[0]);
     assert_eq!(first.batch, left.batch, "under its own batch id");
     assert_eq!(first.events, left.events);
