@@ -389,7 +389,6 @@ impl<E: Env> Tracker<E> {
 
     /// What the page holds of inputs and scrolls since it last called: the latest input's
     /// time (`input`, -1 if none), the deepest position scrolled to (`top`, -1 if none).
-    #[inline(never)]
     pub fn told(&mut self, input: f64, top: f64, viewport: f64) {
         if top >= 0.0 {
             self.scrolled(top, viewport);
@@ -563,11 +562,12 @@ impl<E: Env> Tracker<E> {
             .seal(&self.header, || ids::random_id(env.random_bytes()));
     }
 
-    /// Seals what is queued and sends, keeping in the offline store what is held back. `away`: the page is
-    /// being hidden or unloaded, so every batch goes to a beacon now — if the collector has
-    /// been answering and the browser is online. Otherwise the batches stay in the offline
-    /// store for the next page, since a beacon's fate is never reported back; but what the
-    /// store cannot keep (none chosen, blocked or full) gets its beacon all the same.
+    /// Seals what is queued and sends, keeping in the offline store what is held back.
+    /// `away`: the page is being hidden or unloaded, so every batch goes to a beacon now — if
+    /// the collector has been answering and the browser is online. Otherwise the batches stay
+    /// in the offline store for the next page, since a beacon's fate is never reported back;
+    /// but what the store cannot keep (none chosen, blocked or full) gets its beacon all the
+    /// same.
     pub fn send(&mut self, away: bool) {
         self.seal();
         let online = self.env.online();
