@@ -3,7 +3,7 @@
 //   and more) and the modules they come from to short names, in the wasm's import section and
 //   in the JS glue that provides them: their hashes are pure entropy that gzip cannot shrink;
 // - shortens the glue's messages to developers (a failed fetch of the wasm, a server without
-//   its MIME type, old arguments to init): ~190 B gzip of English that a page's visitors
+//   its MIME type, old arguments to init): ~150 B gzip of English that a page's visitors
 //   download and never see;
 // - the glue is then minified by esbuild (scripts/build-tracker.sh).
 // Usage: node scripts/shrink-glue.mjs pkg/tracker_bg.wasm pkg/tracker.js
